@@ -1,0 +1,231 @@
+/**
+ * The reference backend: the contract implemented in plain TypeScript with
+ * the fp64 oracle's math. It is slow on purpose (it gathers and dequantizes
+ * each sequence, then runs the oracle) and is the smallest complete example
+ * for backend authors.
+ *
+ * @module
+ */
+
+import type {
+  AttendInput,
+  AttentionBackend,
+  CacheReadout,
+  CreateCacheOptions,
+  WriteInput,
+} from "../../core/backend.ts";
+import type { PlannedBatch } from "../../core/batch.ts";
+import {
+  assertBatchSupported,
+  assertSupported,
+  type BackendCapabilities,
+} from "../../core/capabilities.ts";
+import { dtypeInfo } from "../../core/dtype.ts";
+import type { LayerConfig } from "../../core/layer.ts";
+import { referenceAttention } from "../../core/reference_attention.ts";
+import { sequenceSlots } from "../../core/sequence_slots.ts";
+import { perTokenHead, ReferenceCache } from "./reference_cache.ts";
+
+/** The reference backend's capabilities: everything the contract names, except 8-bit compute. */
+export const REFERENCE_CAPABILITIES: BackendCapabilities = {
+  kvDtypes: ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8"],
+  int8Schemes: ["per_tensor", "per_token_head"],
+  headDims: { multipleOf: 1, min: 1, max: 1024 },
+  blockSizes: { multipleOf: 1, min: 1, max: 1024 },
+  layerKinds: ["full", "sliding_window"],
+  softCap: true,
+  lowPrecisionCompute: false,
+  prefill: true,
+  decode: true,
+  mixedBatches: true,
+};
+
+/** The reference backend: synchronous, so its members return plain values. */
+export interface ReferenceBackend extends AttentionBackend<ReferenceCache> {
+  createCache(config: LayerConfig, options: CreateCacheOptions): ReferenceCache;
+  write(cache: ReferenceCache, input: WriteInput): void;
+  attend(cache: ReferenceCache, plan: PlannedBatch, input: AttendInput): void;
+  copyBlocks(cache: ReferenceCache, pairs: Int32Array): void;
+  readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout;
+  dispose(): void;
+}
+
+/**
+ * Creates a reference backend instance.
+ *
+ * @example Usage
+ * ```ts
+ * import { createReferenceBackend } from "./reference_backend.ts";
+ * import { planBatch } from "../../core/batch.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const backend = createReferenceBackend();
+ * const layer = {
+ *   index: 0, kind: "full", numQHeads: 1, numKvHeads: 1, headDim: 2,
+ *   scale: 1, kvDtype: "fp16", blockSize: 16,
+ * } as const;
+ * const cache = backend.createCache(layer, {
+ *   numBlocks: 1, scales: { kScale: 1, vScale: 1, kZeroPoint: 0, vZeroPoint: 0 },
+ * });
+ * backend.write(cache, {
+ *   keys: Float32Array.of(1, 0), values: Float32Array.of(3, 4),
+ *   slotMapping: Int32Array.of(0),
+ * });
+ * const plan = planBatch({
+ *   queryStartLoc: Int32Array.of(0, 1), seqLens: Int32Array.of(1),
+ *   blockTables: Int32Array.of(0), maxBlocksPerSeq: 1, blockSize: 16,
+ * });
+ * const out = new Float32Array(2);
+ * backend.attend(cache, plan, { query: Float32Array.of(1, 1), out });
+ * assert.deepEqual([...out], [3, 4]); // one key: all weight on its value
+ * ```
+ */
+export function createReferenceBackend(): ReferenceBackend {
+  let disposed = false;
+  const live = () => {
+    if (disposed) {
+      throw new Error(
+        "Backend reference was disposed: create a new instance to keep using it",
+      );
+    }
+  };
+  const checkSlot = (cache: ReferenceCache, slot: number, where: string) => {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
+      throw new RangeError(
+        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
+      );
+    }
+  };
+  const checkLength = (name: string, got: number, want: number) => {
+    if (got !== want) {
+      throw new RangeError(`${name} has ${got} elements, expected ${want}`);
+    }
+  };
+
+  return {
+    name: "reference",
+    target: "reference",
+    version: "1.0.0",
+    capabilities: REFERENCE_CAPABILITIES,
+
+    cacheBytesPerBlock(config: LayerConfig): number {
+      const row = config.numKvHeads * config.headDim;
+      const codes = 2 * config.blockSize * row *
+        dtypeInfo(config.kvDtype).bytes;
+      const scales = perTokenHead(config)
+        ? 2 * config.blockSize * config.numKvHeads * 4
+        : 0;
+      return codes + scales;
+    },
+
+    createCache(config: LayerConfig, options: CreateCacheOptions) {
+      live();
+      assertSupported("reference", REFERENCE_CAPABILITIES, config);
+      if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
+        throw new RangeError(
+          `numBlocks must be a positive integer, got ${options.numBlocks}`,
+        );
+      }
+      return new ReferenceCache(config, options.numBlocks, options.scales);
+    },
+
+    write(cache: ReferenceCache, input: WriteInput): void {
+      live();
+      const { keys, values, slotMapping } = input;
+      const row = cache.rowSize;
+      checkLength("keys", keys.length, slotMapping.length * row);
+      checkLength("values", values.length, slotMapping.length * row);
+      for (let t = 0; t < slotMapping.length; t++) {
+        const slot = slotMapping[t];
+        if (slot === -1) continue;
+        checkSlot(cache, slot, `slotMapping[${t}]`);
+        cache.writeSlot(
+          slot,
+          keys.subarray(t * row, (t + 1) * row),
+          values.subarray(t * row, (t + 1) * row),
+        );
+      }
+    },
+
+    attend(
+      cache: ReferenceCache,
+      plan: PlannedBatch,
+      input: AttendInput,
+    ): void {
+      live();
+      const { config } = cache;
+      assertBatchSupported("reference", REFERENCE_CAPABILITIES, plan);
+      if (plan.blockSize !== config.blockSize) {
+        throw new RangeError(
+          `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
+        );
+      }
+      const qRow = config.numQHeads * config.headDim;
+      checkLength("query", input.query.length, plan.numTokens * qRow);
+      checkLength("out", input.out.length, plan.numTokens * qRow);
+      const keys: Float32Array[] = [];
+      const values: Float32Array[] = [];
+      for (let s = 0; s < plan.numSeqs; s++) {
+        const slots = sequenceSlots(plan, s);
+        slots.forEach((slot, j) =>
+          checkSlot(cache, slot, `The slot of sequence ${s} position ${j}`)
+        );
+        const read = readSlots(cache, slots);
+        keys.push(read.keys);
+        values.push(read.values);
+      }
+      const { out } = referenceAttention(config, {
+        batch: plan,
+        query: input.query,
+        keys,
+        values,
+      });
+      input.out.set(out);
+    },
+
+    copyBlocks(cache: ReferenceCache, pairs: Int32Array): void {
+      live();
+      if (pairs.length % 2 !== 0) {
+        throw new RangeError(
+          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
+        );
+      }
+      for (let i = 0; i < pairs.length; i += 2) {
+        for (const b of [pairs[i], pairs[i + 1]]) {
+          if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
+            throw new RangeError(
+              `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
+                cache.numBlocks - 1
+              }`,
+            );
+          }
+        }
+        cache.copyBlock(pairs[i], pairs[i + 1]);
+      }
+    },
+
+    readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout {
+      live();
+      slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+      return readSlots(cache, slots);
+    },
+
+    dispose(): void {
+      disposed = true;
+    },
+  };
+}
+
+function readSlots(cache: ReferenceCache, slots: Int32Array): CacheReadout {
+  const row = cache.rowSize;
+  const keys = new Float32Array(slots.length * row);
+  const values = new Float32Array(slots.length * row);
+  for (let i = 0; i < slots.length; i++) {
+    cache.readSlot(
+      slots[i],
+      keys.subarray(i * row, (i + 1) * row),
+      values.subarray(i * row, (i + 1) * row),
+    );
+  }
+  return { keys, values };
+}

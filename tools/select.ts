@@ -1,0 +1,42 @@
+/**
+ * `deno task select --model <config.json> [--kv-cache-dtype fp8_e4m3]
+ * [--backend X]`: prints which backend and target serve each layer, and why.
+ *
+ * @module
+ */
+
+import { formatSelectionPlan } from "../core/selection_report.ts";
+import {
+  parseSelectionArgs,
+  SELECTION_HELP,
+  selectOptionsFromFlags,
+} from "./cli_options.ts";
+import { DEMO_MODEL, planModel } from "./plan_model.ts";
+
+const HELP = `Usage: deno task select [options]
+
+Prints the per-layer attention plan for a model config.
+
+${SELECTION_HELP}
+  --quiet                           omit the "Passed over" section
+  (without --model, the built-in demo config ${DEMO_MODEL})`;
+
+if (import.meta.main) {
+  try {
+    const { values } = parseSelectionArgs(Deno.args, {
+      quiet: { type: "boolean", default: false },
+    });
+    if (values.help) {
+      console.log(HELP);
+      Deno.exit(0);
+    }
+    const plan = await planModel(
+      values.model ?? DEMO_MODEL,
+      selectOptionsFromFlags(values),
+    );
+    console.log(formatSelectionPlan(plan, { verbose: !values.quiet }));
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+}
