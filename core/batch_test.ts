@@ -22,13 +22,31 @@ Deno.test("planBatch() derives positions, sequence ids and counts", () => {
 
 Deno.test("planBatch() names the field that does not add up", () => {
   const cases: [Partial<AttentionBatch>, RegExp][] = [
-    [{ queryStartLoc: Int32Array.of(0, 4) }, /queryStartLoc must have numSeqs \+ 1 = 3/],
+    [
+      { queryStartLoc: Int32Array.of(0, 4) },
+      /queryStartLoc must have numSeqs \+ 1 = 3/,
+    ],
     [{ queryStartLoc: Int32Array.of(1, 4, 5) }, /queryStartLoc\[0\] must be 0/],
-    [{ queryStartLoc: Int32Array.of(0, 4, 4) }, /Sequence 1 has 0 query tokens/],
-    [{ seqLens: Int32Array.of(3, 20) }, /seqLens\[0\] = 3 is shorter than its 4 query tokens/],
-    [{ seqLens: Int32Array.of(4, 40) }, /seqLens\[1\] = 40 needs 3 blocks of 16 but maxBlocksPerSeq is 2/],
-    [{ blockTables: Int32Array.of(3, -1, 0, -1) }, /blockTables\[1\]\[1\] = -1/],
-    [{ blockTables: Int32Array.of(3, -1, 0) }, /blockTables must have numSeqs \* maxBlocksPerSeq = 4/],
+    [
+      { queryStartLoc: Int32Array.of(0, 4, 4) },
+      /Sequence 1 has 0 query tokens/,
+    ],
+    [
+      { seqLens: Int32Array.of(3, 20) },
+      /seqLens\[0\] = 3 is shorter than its 4 query tokens/,
+    ],
+    [
+      { seqLens: Int32Array.of(4, 40) },
+      /seqLens\[1\] = 40 needs 3 blocks of 16 but maxBlocksPerSeq is 2/,
+    ],
+    [
+      { blockTables: Int32Array.of(3, -1, 0, -1) },
+      /blockTables\[1\]\[1\] = -1/,
+    ],
+    [
+      { blockTables: Int32Array.of(3, -1, 0) },
+      /blockTables must have numSeqs \* maxBlocksPerSeq = 4/,
+    ],
     [{ blockSize: 0 }, /blockSize must be a positive integer, got 0/],
   ];
   for (const [patch, message] of cases) {

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import referenceBackend from "../backends/reference/mod.ts";
-import { BackendDefinitionError, backendDefinitionProblems, defineBackend } from "./define_backend.ts";
+import {
+  BackendDefinitionError,
+  backendDefinitionProblems,
+  defineBackend,
+} from "./define_backend.ts";
 
 Deno.test("defineBackend() accepts the reference backend unchanged", () => {
   assert.equal(defineBackend(referenceBackend), referenceBackend);
@@ -11,7 +15,10 @@ Deno.test("defineBackend() refuses another API version with both numbers in the 
     () => defineBackend({ ...referenceBackend, apiVersion: 2 }),
     (e: Error) => {
       assert.ok(e instanceof BackendDefinitionError);
-      assert.match(e.message, /apiVersion is 2 but this framework implements backend API version 1/);
+      assert.match(
+        e.message,
+        /apiVersion is 2 but this framework implements backend API version 1/,
+      );
       return true;
     },
   );
@@ -25,7 +32,12 @@ Deno.test("backendDefinitionProblems() finds every bad capability field, not jus
     targets: [{
       ...target,
       target: "tpu",
-      capabilities: { ...target.capabilities, headDims: [0], blockSizes: undefined, softCap: "yes" },
+      capabilities: {
+        ...target.capabilities,
+        headDims: [0],
+        blockSizes: undefined,
+        softCap: "yes",
+      },
     }],
   };
   assert.deepEqual(backendDefinitionProblems(bad), [

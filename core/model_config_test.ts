@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { loadModelConfig, ModelConfigError, parseModelConfig } from "./model_config.ts";
+import {
+  loadModelConfig,
+  ModelConfigError,
+  parseModelConfig,
+} from "./model_config.ts";
 
 const configs = new URL("../configs/", import.meta.url).pathname;
 
@@ -48,13 +52,25 @@ Deno.test("parseModelConfig() follows layer_types when a config lists them", () 
     layer_types: ["sliding_attention", "full_attention", "sliding_attention"],
     torch_dtype: "bfloat16",
   });
-  assert.deepEqual(m.layers.map((l) => l.kind), ["sliding_window", "full", "sliding_window"]);
+  assert.deepEqual(m.layers.map((l) => l.kind), [
+    "sliding_window",
+    "full",
+    "sliding_window",
+  ]);
   assert.equal(m.layers[0].slidingWindow, 512);
 });
 
 Deno.test("parseModelConfig() windows every Mistral layer and only late Qwen2 layers", () => {
-  const common = { num_hidden_layers: 4, num_attention_heads: 4, hidden_size: 256 };
-  const mistral = parseModelConfig({ ...common, model_type: "mistral", sliding_window: 4096 });
+  const common = {
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    hidden_size: 256,
+  };
+  const mistral = parseModelConfig({
+    ...common,
+    model_type: "mistral",
+    sliding_window: 4096,
+  });
   assert.ok(mistral.layers.every((l) => l.kind === "sliding_window"));
   const qwen = parseModelConfig({
     ...common,
@@ -63,19 +79,47 @@ Deno.test("parseModelConfig() windows every Mistral layer and only late Qwen2 la
     max_window_layers: 2,
     sliding_window: 1024,
   });
-  assert.deepEqual(qwen.layers.map((l) => l.kind), ["full", "full", "sliding_window", "sliding_window"]);
+  assert.deepEqual(qwen.layers.map((l) => l.kind), [
+    "full",
+    "full",
+    "sliding_window",
+    "sliding_window",
+  ]);
 });
 
 Deno.test("parseModelConfig() names the field of an unusable config", () => {
-  const ok = { model_type: "llama", num_hidden_layers: 2, num_attention_heads: 4, hidden_size: 256 };
+  const ok = {
+    model_type: "llama",
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    hidden_size: 256,
+  };
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ ...ok, model_type: "gpt2" }, /model_type "gpt2" is not supported: use one of llama/],
-    [{ ...ok, num_hidden_layers: 0 }, /num_hidden_layers must be a positive integer, got 0/],
-    [{ ...ok, num_key_value_heads: 3 }, /num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/],
-    [{ ...ok, hidden_size: 250 }, /hidden_size \/ num_attention_heads = 62.5 is not an integer: set head_dim/],
+    [
+      { ...ok, model_type: "gpt2" },
+      /model_type "gpt2" is not supported: use one of llama/,
+    ],
+    [
+      { ...ok, num_hidden_layers: 0 },
+      /num_hidden_layers must be a positive integer, got 0/,
+    ],
+    [
+      { ...ok, num_key_value_heads: 3 },
+      /num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/,
+    ],
+    [
+      { ...ok, hidden_size: 250 },
+      /hidden_size \/ num_attention_heads = 62.5 is not an integer: set head_dim/,
+    ],
     [{ ...ok, torch_dtype: "int4" }, /torch_dtype "int4" is not supported/],
-    [{ ...ok, layer_types: ["full_attention"] }, /layer_types must list num_hidden_layers = 2 entries, got 1/],
-    [{ ...ok, model_type: "gemma2", head_dim: 64 }, /sliding_window must be a positive integer/],
+    [
+      { ...ok, layer_types: ["full_attention"] },
+      /layer_types must list num_hidden_layers = 2 entries, got 1/,
+    ],
+    [
+      { ...ok, model_type: "gemma2", head_dim: 64 },
+      /sliding_window must be a positive integer/,
+    ],
   ];
   for (const [config, message] of cases) {
     assert.throws(() => parseModelConfig(config), (e: Error) => {
@@ -87,5 +131,8 @@ Deno.test("parseModelConfig() names the field of an unusable config", () => {
 });
 
 Deno.test("loadModelConfig() says which file it cannot read", async () => {
-  await assert.rejects(loadModelConfig("/nonexistent/config.json"), /Cannot read model config \/nonexistent/);
+  await assert.rejects(
+    loadModelConfig("/nonexistent/config.json"),
+    /Cannot read model config \/nonexistent/,
+  );
 });

@@ -150,7 +150,10 @@ Deno.test("referenceAttention() equals a direct softmax formula on random mixed 
           acc += (w[j] / z) * values[s][j * row + kvh * 8 + d];
         }
         const got = out[(t * 4 + h) * 8 + d];
-        assert.ok(Math.abs(got - acc) < 1e-12, `t=${t} h=${h} d=${d}: ${got} vs ${acc}`);
+        assert.ok(
+          Math.abs(got - acc) < 1e-12,
+          `t=${t} h=${h} d=${d}: ${got} vs ${acc}`,
+        );
       }
     }
   }

@@ -26,14 +26,17 @@ import type { SelectionPlan } from "./selector.ts";
 export function kvBytesPerToken(layer: LayerConfig): number {
   const codes = 2 * layer.numKvHeads * layer.headDim *
     dtypeInfo(layer.kvDtype).bytes;
-  const scales = layer.kvDtype === "int8" && layer.int8Scheme === "per_token_head"
-    ? 2 * layer.numKvHeads * 4
-    : 0;
+  const scales =
+    layer.kvDtype === "int8" && layer.int8Scheme === "per_token_head"
+      ? 2 * layer.numKvHeads * 4
+      : 0;
   return codes + scales;
 }
 
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const widths = rows[0].map((_, c) =>
+    Math.max(...rows.map((r) => r[c].length))
+  );
   const line = (r: string[]) =>
     r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
   return [
@@ -106,7 +109,8 @@ export function formatSelectionPlan(
     0,
   );
   const baseline = plan.decisions.reduce(
-    (sum, d) => sum + kvBytesPerToken({ ...d.layer, kvDtype: plan.model.dtype }),
+    (sum, d) =>
+      sum + kvBytesPerToken({ ...d.layer, kvDtype: plan.model.dtype }),
     0,
   );
   out.push(

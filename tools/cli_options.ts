@@ -27,7 +27,8 @@ export const SELECTION_OPTIONS = {
 } as const;
 
 /** Help text lines for the selection options. */
-export const SELECTION_HELP = `  --model PATH                      config.json or model directory
+export const SELECTION_HELP =
+  `  --model PATH                      config.json or model directory
   --backend NAME|./module.ts        pin one backend for every layer (default: chosen per layer)
   --target auto|native|webgpu|reference   (default: auto = native, webgpu, reference in that order)
   --kv-cache-dtype auto|fp32|fp16|bf16|fp8|fp8_e4m3|fp8_e5m2|int8   (default: auto = model dtype)

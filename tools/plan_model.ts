@@ -11,14 +11,15 @@ import { loadModelConfig } from "../core/model_config.ts";
 import { isModuleSpecifier } from "../core/registry.ts";
 import {
   probeBackends,
-  type SelectionPlan,
   selectBackends,
+  type SelectionPlan,
   type SelectOptions,
 } from "../core/selector.ts";
 
 /** The config `serve` and `select` use when no --model is given. */
-export const DEMO_MODEL = new URL("../configs/demo-gemma2-tiny.json", import.meta.url)
-  .pathname;
+export const DEMO_MODEL =
+  new URL("../configs/demo-gemma2-tiny.json", import.meta.url)
+    .pathname;
 
 /** Selects backends for every layer of the model at `modelPath`. */
 export async function planModel(

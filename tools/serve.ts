@@ -40,7 +40,7 @@ if (import.meta.main) {
     );
     console.log(formatSelectionPlan(plan));
     console.log(
-      `\nServing is not in this version yet: the engine and the OpenAI-compatible server come next (docs/STATUS.md). Nothing is listening on http://${values.host}:${values.port}.`,
+      `\nServing is not in this version yet: the engine and the OpenAI-compatible server come next (see the Status table in README.md). Nothing is listening on http://${values.host}:${values.port}.`,
     );
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);

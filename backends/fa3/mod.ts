@@ -3,7 +3,7 @@
  *
  * Status: its capabilities are declared (so selection and its messages are
  * real), but neither kernel target is in this version yet; both probes say
- * so, and the selector falls back with that reason. See docs/STATUS.md.
+ * so, and the selector falls back with that reason. See the Status table in README.md.
  *
  * @example Usage
  * ```ts
@@ -21,17 +21,32 @@
 import {
   type Availability,
   BACKEND_API_VERSION,
+  type BackendDefinition,
   type Target,
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
+import { probeNativeAddon } from "../../native/mod.ts";
 import { FA3_CAPABILITIES } from "./capabilities.ts";
 
 export { FA3_CAPABILITIES };
 
-const missing = (target: Target): Availability => ({
-  available: false,
-  reason: `fa3 has no ${target} kernels in this version yet`,
-});
+// Neither target has kernels yet. The native probe still reports the
+// addon's own state first, so the reason tells a user what they can fix.
+const missing = (target: Target): Availability => {
+  if (target === "native") {
+    const addon = probeNativeAddon();
+    if (!addon.available) return addon;
+    return {
+      available: false,
+      reason:
+        `the native addon loaded (kernel path ${addon.kernelPath}) but has no fa3 kernels in this version yet`,
+    };
+  }
+  return {
+    available: false,
+    reason: `fa3 has no ${target} kernels in this version yet`,
+  };
+};
 
 const target = (t: Target) => ({
   target: t,
@@ -45,7 +60,7 @@ const target = (t: Target) => ({
 });
 
 /** The fa3 backend's definition. */
-export default defineBackend({
+const definition: BackendDefinition = defineBackend({
   apiVersion: BACKEND_API_VERSION,
   name: "fa3",
   version: "0.0.0",
@@ -54,3 +69,4 @@ export default defineBackend({
   optIn: true,
   targets: [target("native"), target("webgpu")],
 });
+export default definition;

@@ -16,7 +16,10 @@
  * @module
  */
 
-import { BACKEND_API_VERSION } from "../../core/backend.ts";
+import {
+  BACKEND_API_VERSION,
+  type BackendDefinition,
+} from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
 import {
   createReferenceBackend,
@@ -28,7 +31,7 @@ export type { ReferenceBackend } from "./reference_backend.ts";
 export { ReferenceCache } from "./reference_cache.ts";
 
 /** The reference backend's definition, as the registry loads it. */
-const referenceBackend = defineBackend({
+const referenceBackend: BackendDefinition = defineBackend({
   apiVersion: BACKEND_API_VERSION,
   name: "reference",
   version: "1.0.0",

@@ -5,5 +5,7 @@
 /// IEEE 754 says (inf + -inf is NaN); an empty slice sums to +0.
 pub fn sum_f32(values: &[f32]) -> f64 {
     // fold from +0.0: `Iterator::sum` of no floats is -0.0.
-    values.iter().fold(0.0, |total, value| total + f64::from(*value))
+    values
+        .iter()
+        .fold(0.0, |total, value| total + f64::from(*value))
 }
