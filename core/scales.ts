@@ -10,6 +10,7 @@
 import {
   dtypeInfo,
   type Int8Scheme,
+  KV_CACHE_DTYPES,
   type KvCacheDtype,
   parseKvCacheDtype,
 } from "./dtype.ts";
@@ -84,10 +85,8 @@ export function parseCalibrationFile(
   const where = opts.source === undefined
     ? "calibration data"
     : `calibration file "${opts.source}"`;
-  const fail = (path: string, detail: string, cause?: unknown): never => {
-    throw new CalibrationError(`Invalid ${where}: ${path} ${detail}`, {
-      cause,
-    });
+  const fail = (path: string, detail: string): never => {
+    throw new CalibrationError(`Invalid ${where}: ${path} ${detail}`);
   };
   if (!isRecord(json)) {
     fail("the top level", `must be an object, got ${describe(json)}`);
@@ -100,14 +99,15 @@ export function parseCalibrationFile(
     );
   }
   if (file.kv_cache_dtype !== undefined) {
+    const named = file.kv_cache_dtype;
     let fileDtype: KvCacheDtype | undefined;
     try {
-      fileDtype = parseKvCacheDtype(String(file.kv_cache_dtype));
-    } catch (e) {
+      // Accepts the aliases users type (fp8, bfloat16, ...).
+      fileDtype = parseKvCacheDtype(named as string);
+    } catch {
       fail(
         "kv_cache_dtype",
-        `is ${describe(file.kv_cache_dtype)}: ${(e as Error).message}`,
-        e,
+        `is ${describe(named)}: use one of ${KV_CACHE_DTYPES.join(", ")}`,
       );
     }
     if (dtype !== undefined && fileDtype !== dtype) {
