@@ -1,0 +1,83 @@
+/**
+ * What a conformance case is, what it is given, and how it ends.
+ *
+ * @module
+ */
+
+import type {
+  AttentionBackend,
+  BackendTarget,
+  CreateBackendOptions,
+} from "../core/backend.ts";
+
+/** How one case ended. `skipped` always carries its reason. */
+export type CaseStatus = "passed" | "failed" | "skipped";
+
+/** What a case's run receives. */
+export interface CaseContext {
+  /** The backend instance shared by the target's cases. */
+  readonly backend: AttentionBackend;
+  readonly target: BackendTarget;
+  /** Seeded from the run seed and the case address. */
+  readonly rand: () => number;
+  readonly seed: number;
+  /** A fresh instance, for cases that dispose one. */
+  createBackend(options?: CreateBackendOptions): Promise<AttentionBackend>;
+}
+
+/** Numbers a case measured (max errors, lengths), kept in the report. */
+export type CaseMetrics = Record<string, number>;
+
+/** One case: an address, and either a reason to skip or a run. */
+export interface ConformanceCase {
+  /** `group:key=value;...`, unique, usable with --filter. */
+  readonly address: string;
+  /** Set when the backend does not declare what the case needs. */
+  readonly skip?: string;
+  /** Long-context or large-memory cases, run only with `long: true`. */
+  readonly long?: boolean;
+  /** Throws {@linkcode ConformanceFailure} (or any error) to fail. */
+  run(context: CaseContext): Promise<CaseMetrics | void>;
+}
+
+/** The result of one case. */
+export interface CaseResult {
+  readonly address: string;
+  readonly status: CaseStatus;
+  /** Skip reason or failure message. */
+  readonly message?: string;
+  readonly metrics?: CaseMetrics;
+  readonly ms: number;
+  /** The expectations file lists this case as a known failure. */
+  readonly expectedFailure?: boolean;
+}
+
+/** A check that did not hold; the message says what, where and by how much. */
+export class ConformanceFailure extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConformanceFailure";
+  }
+}
+
+/**
+ * A 32-bit hash of a string (FNV-1a), to derive a case's seed from its
+ * address so that one case can be rerun alone with the same data.
+ *
+ * @example Usage
+ * ```ts
+ * import { hashString } from "./case.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(hashString("a"), hashString("a"));
+ * assert.notEqual(hashString("a"), hashString("b"));
+ * ```
+ */
+export function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
