@@ -188,7 +188,7 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
 
   cases.push({
     address: "contract:copyBlocks",
-    run: async (ctx) => copyBlocksCase(ctx, base),
+    run: (ctx) => copyBlocksCase(ctx, base),
   });
 
   for (const kvDtype of caps.kvDtypes) {
