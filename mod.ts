@@ -32,3 +32,4 @@ export {
 } from "./backends/reference/mod.ts";
 export { default as referenceBackend } from "./backends/reference/mod.ts";
 export { builtinRegistry } from "./backends/builtin.ts";
+export * from "./conformance/mod.ts";
