@@ -17,6 +17,7 @@ import type { LayerConfig } from "../core/layer.ts";
 import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { compareArrays } from "./compare.ts";
+import { CACHE_KINDS, cacheKindInfo } from "./cache_kinds.ts";
 import { caseDefaults } from "./defaults.ts";
 import { layerForAttend, sequencesFor } from "./attend_cases.ts";
 import { runScenario } from "./scenario.ts";
@@ -35,6 +36,8 @@ async function throwsSomething(fn: () => unknown): Promise<Error | undefined> {
 /** The contract cases for one target's capabilities. */
 export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
   const d = caseDefaults(caps);
+  // Contract cases use a batch mode the backend declares.
+  const mode = caps.mixedBatches ? "mixed" : caps.decode ? "decode" : "prefill";
   const base = layerForAttend({
     mode: "mixed",
     len: "37",
@@ -95,29 +98,35 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
     };
   });
 
-  for (const mode of ["decode", "prefill", "mixed"] as const) {
-    const declared = mode === "decode"
+  for (const undeclared of ["decode", "prefill", "mixed"] as const) {
+    const declared = undeclared === "decode"
       ? caps.decode
-      : mode === "prefill"
+      : undeclared === "prefill"
       ? caps.prefill
       : caps.mixedBatches;
     cases.push({
-      address: `contract:undeclared;mode=${mode}`,
-      ...(declared ? { skip: `${mode} batches are declared` } : {}),
+      address: `contract:undeclared;mode=${undeclared}`,
+      ...(declared ? { skip: `${undeclared} batches are declared` } : {}),
       run: async (ctx) => {
         const layer = base;
-        const seqs = sequencesFor(mode, 5);
+        const seqs = sequencesFor(undeclared, 5);
+        const width = Math.max(
+          ...seqs.map((q) => Math.ceil(q.seqLen / layer.blockSize)),
+        );
         const cache = await ctx.backend.createCache(layer, {
-          numBlocks: 8,
+          numBlocks: seqs.length * width,
           scales: DEFAULT_SCALES,
         });
         const starts = [0];
-        for (const s of seqs) starts.push(starts.at(-1)! + s.qLen);
+        for (const q of seqs) starts.push(starts.at(-1)! + q.qLen);
         const plan = planBatch({
           queryStartLoc: Int32Array.from(starts),
-          seqLens: Int32Array.from(seqs, (s) => s.seqLen),
-          blockTables: Int32Array.from(seqs, (_, i) => i),
-          maxBlocksPerSeq: 1,
+          seqLens: Int32Array.from(seqs, (q) => q.seqLen),
+          blockTables: Int32Array.from(
+            { length: seqs.length * width },
+            (_, i) => i,
+          ),
+          maxBlocksPerSeq: width,
           blockSize: layer.blockSize,
         });
         const n = plan.numTokens * layer.numQHeads * layer.headDim;
@@ -133,7 +142,7 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
         );
         if (!error) {
           throw new ConformanceFailure(
-            `attend ran a ${mode} batch, which the capabilities do not declare: call assertBatchSupported() in attend`,
+            `attend ran a ${undeclared} batch, which the capabilities do not declare: call assertBatchSupported() in attend`,
           );
         }
       },
@@ -146,7 +155,7 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
       const run = await runScenario(
         ctx.backend,
         base,
-        sequencesFor("mixed", 37),
+        sequencesFor(mode, 37),
         ctx.rand,
       );
       const again = await run.attendAgain();
@@ -159,37 +168,81 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
     },
   });
 
+  // A second layer unlike the first where the backend allows it (sliding
+  // window, an 8-bit cache), so per-layer state cannot hide in the plan.
+  const second = [
+    {
+      ...base,
+      index: 1,
+      kind: "sliding_window",
+      slidingWindow: 8,
+      kvDtype: "fp8_e4m3",
+    },
+    { ...base, index: 1, kind: "sliding_window", slidingWindow: 8 },
+    { ...base, index: 1 },
+  ].find((l) =>
+    unsupportedReasons(caps, l as LayerConfig).length === 0
+  ) as LayerConfig;
   cases.push({
     address: "contract:planReused;layers=2",
     run: async (ctx) => {
-      // Two layers, one plan: FlashInfer's plan-once/run-per-layer promise.
-      const seqs = sequencesFor("mixed", 37);
+      // One plan object, two layers: FlashInfer's plan-once/run-per-layer promise.
+      const seqs = sequencesFor(mode, 37);
       const first = await runScenario(ctx.backend, base, seqs, ctx.rand);
-      const second = await runScenario(
-        ctx.backend,
-        { ...base, index: 1 },
-        seqs,
-        ctx.rand,
-      );
-      for (const run of [first, second]) {
-        const c = compareArrays(
-          run.out,
-          run.refDequantized,
-          toleranceFor(base.kvDtype).kernel,
-        );
+      const next = await runScenario(ctx.backend, second, seqs, ctx.rand, {
+        reuse: first,
+      });
+      const again = new Float32Array(first.out.length).fill(NaN);
+      await ctx.backend.attend(first.cache, first.backendPlan, {
+        query: first.query,
+        out: again,
+      });
+      for (
+        const [name, out, ref, kv] of [
+          [
+            `layer 0 (${base.kind}, ${base.kvDtype})`,
+            first.out,
+            first.refDequantized,
+            base.kvDtype,
+          ],
+          [
+            `layer 1 (${second.kind}, ${second.kvDtype})`,
+            next.out,
+            next.refDequantized,
+            second.kvDtype,
+          ],
+          [
+            "layer 0 after layer 1 used the plan",
+            again,
+            first.refDequantized,
+            base.kvDtype,
+          ],
+        ] as const
+      ) {
+        const c = compareArrays(out, ref, toleranceFor(kv).kernel);
         if (!c.ok) {
           throw new ConformanceFailure(
-            `layer output differs from the oracle:\n${c.table}`,
+            `with one plan shared by two layers, ${name} differs from the oracle:\n${c.table}`,
           );
         }
       }
     },
   });
 
-  cases.push({
-    address: "contract:copyBlocks",
-    run: (ctx) => copyBlocksCase(ctx, base),
-  });
+  for (const kind of CACHE_KINDS) {
+    const info = cacheKindInfo(kind);
+    const layer: LayerConfig = {
+      ...base,
+      kvDtype: info.dtype,
+      ...(info.int8Scheme ? { int8Scheme: info.int8Scheme } : {}),
+    };
+    const reasons = unsupportedReasons(caps, layer);
+    cases.push({
+      address: `contract:copyBlocks;cache=${kind}`,
+      ...(reasons.length > 0 ? { skip: reasons.join("; ") } : {}),
+      run: (ctx) => copyBlocksCase(ctx, layer, info.zeroPoint, caps.decode),
+    });
+  }
 
   for (const kvDtype of caps.kvDtypes) {
     const layer = {
@@ -243,20 +296,27 @@ export function contractCases(caps: BackendCapabilities): ConformanceCase[] {
   return cases;
 }
 
-async function copyBlocksCase(ctx: CaseContext, layer: LayerConfig) {
+async function copyBlocksCase(
+  ctx: CaseContext,
+  layer: LayerConfig,
+  zeroPoint: boolean,
+  decodeDeclared: boolean,
+) {
   const { backend } = ctx;
-  // Fill block 0 by running a scenario that owns it, copy block 0's contents
-  // to every other block, then the same sequences over the copies must
-  // give the same output.
-  const seqs = [{ qLen: 1, seqLen: layer.blockSize }];
+  // A one-block sequence; copy its block to another (poisoned) block, and
+  // the same queries over the copy must give bit-identical output. Scales
+  // stored beside the codes (int8 per token and head) must travel too.
+  const qLen = decodeDeclared ? 1 : layer.blockSize;
+  const seqs = [{ qLen, seqLen: layer.blockSize }];
   const run = await runScenario(backend, layer, seqs, ctx.rand, {
     numBlocks: 3,
+    zeroPoint,
   });
   const src = Math.floor(run.slots[0][0] / layer.blockSize);
   const dst = (src + 1) % 3;
   await backend.copyBlocks(run.cache, Int32Array.of(src, dst));
   const plan = planBatch({
-    queryStartLoc: Int32Array.of(0, 1),
+    queryStartLoc: Int32Array.of(0, qLen),
     seqLens: Int32Array.of(layer.blockSize),
     blockTables: Int32Array.of(dst),
     maxBlocksPerSeq: 1,

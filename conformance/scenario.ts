@@ -36,11 +36,20 @@ export interface ScenarioOptions {
   readonly queryGain?: number;
   /** Plants one key per sequence that every query of its last token matches strongly. */
   readonly needle?: boolean;
+  /**
+   * Reuse an earlier run's block ids and plan objects (same sequences): a
+   * second layer attends with the very plan the first one used.
+   */
+  readonly reuse?: Pick<ScenarioRun, "blockIds" | "plan" | "backendPlan">;
 }
 
 /** Everything a scenario produced, for checks to compare. */
 export interface ScenarioRun {
   readonly plan: PlannedBatch;
+  /** What backend.plan() returned (or the core plan), passed to attend. */
+  readonly backendPlan: PlannedBatch;
+  /** Owned block ids, in table order. */
+  readonly blockIds: readonly number[];
   readonly cache: LayerCache;
   readonly query: Float32Array;
   readonly out: Float32Array;
@@ -124,7 +133,9 @@ export async function runScenario(
   const numBlocks = options.numBlocks ?? owned + 4;
   // Owned blocks are drawn at random from the whole pool, in shuffled order,
   // so tables are non-contiguous and may use the highest block ids.
-  const ids = options.numBlocks !== undefined && options.numBlocks > 4 * owned
+  const ids = options.reuse
+    ? [...options.reuse.blockIds]
+    : options.numBlocks !== undefined && options.numBlocks > 4 * owned
     ? pickDistinct(rand, numBlocks, owned)
     : shuffle(rand, [...Array(numBlocks).keys()]).slice(0, owned);
   const tables: number[][] = [];
@@ -191,14 +202,15 @@ export async function runScenario(
   const width = Math.max(...blocksPer);
   const blockTables = new Int32Array(seqs.length * width).fill(-1);
   tables.forEach((t, i) => blockTables.set(t, i * width));
-  const core = planBatch({
+  const core = options.reuse?.plan ?? planBatch({
     queryStartLoc: Int32Array.from(starts),
     seqLens: Int32Array.from(seqs, (s) => s.seqLen),
     blockTables,
     maxBlocksPerSeq: width,
     blockSize,
   });
-  const plan = backend.plan ? backend.plan(core) : core;
+  const plan = options.reuse?.backendPlan ??
+    (backend.plan ? backend.plan(core) : core);
   const attendOnce = async () => {
     const out = new Float32Array(numTokens * numQHeads * headDim).fill(NaN);
     await backend.attend(cache, plan, { query, out });
@@ -236,6 +248,8 @@ export async function runScenario(
     referenceAttention(layer, { batch: core, query, keys, values }).out;
   return {
     plan: core,
+    backendPlan: plan,
+    blockIds: ids,
     cache,
     query,
     out,

@@ -107,7 +107,8 @@ export interface AttentionBackend<
   attend(cache: C, plan: P, input: AttendInput): MaybePromise<void>;
   /** Copies whole blocks (copy on write after a fork). pairs: [src0, dst0, src1, dst1, ...] */
   copyBlocks(cache: C, pairs: Int32Array): MaybePromise<void>;
-  /** (optional) Dequantized readout of slots; conformance falls back to one-hot queries. */
+  /** (optional) Dequantized readout of slots. Without it, conformance skips its
+   * write read-back cases and checks writes through attention only. */
   readCache?(cache: C, slots: Int32Array): MaybePromise<CacheReadout>;
   /** (optional) Releases one cache early. Fallback: released by dispose(). */
   disposeCache?(cache: C): MaybePromise<void>;

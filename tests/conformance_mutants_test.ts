@@ -6,7 +6,11 @@ import {
   type ConformanceReport,
   runConformance,
 } from "../conformance/runner.ts";
-import { type Fault, faultyBackend } from "./mutants/faulty_backend.ts";
+import {
+  CAPABILITIES,
+  type Fault,
+  faultyBackend,
+} from "./mutants/faulty_backend.ts";
 
 async function run(fault: Fault): Promise<ConformanceReport> {
   return await runConformance(faultyBackend(fault), { seed: 7 });
@@ -36,6 +40,31 @@ function allPassed(statuses: string[]) {
 Deno.test("conformance passes the fault-free variant (the control)", async () => {
   const report = await run("none");
   assert.deepEqual(failed(report).map((r) => `${r.address}: ${r.message}`), []);
+});
+
+Deno.test("conformance passes a correct backend that declares only decode, only block size 8 and no soft-cap", async () => {
+  // Declaring less must never turn into failures: every case either fits the
+  // declared capabilities or is skipped with the reason.
+  const report = await runConformance(
+    faultyBackend("none", {
+      ...CAPABILITIES,
+      blockSizes: [8],
+      prefill: false,
+      mixedBatches: false,
+      softCap: false,
+      kvDtypes: ["bf16", "fp8_e5m2"],
+      int8Schemes: [],
+    }),
+    { seed: 7 },
+  );
+  assert.deepEqual(failed(report).map((r) => `${r.address}: ${r.message}`), []);
+  const results = report.targets[0].results;
+  assert.ok(results.filter((r) => r.status === "passed").length > 20);
+  assert.ok(
+    results.some((r) =>
+      r.status === "skipped" && r.message === "prefill is not supported"
+    ),
+  );
 });
 
 const expectations: [Fault, (r: ConformanceReport) => void][] = [
@@ -100,6 +129,20 @@ const expectations: [Fault, (r: ConformanceReport) => void][] = [
     assert.match(
       f?.message ?? "",
       /createCache accepted headDim=12.*call assertSupported\(\) in createCache/,
+    );
+  }],
+  ["copyDropsScales", (r) => {
+    assert.deepEqual(failed(r).map((f) => f.address), [
+      "contract:copyBlocks;cache=int8_pth",
+    ]);
+  }],
+  ["planHoldsLayer", (r) => {
+    const f = failed(r).find((x) =>
+      x.address === "contract:planReused;layers=2"
+    );
+    assert.match(
+      f?.message ?? "",
+      /with one plan shared by two layers, layer 1/,
     );
   }],
 ];

@@ -50,10 +50,14 @@ export type Fault =
   /** The last output row is never written. */
   | "skipsLastRow"
   /** Accepts any layer, declared or not. */
-  | "noSupportCheck";
+  | "noSupportCheck"
+  /** copyBlocks copies codes but not the per-token-head scales. */
+  | "copyDropsScales"
+  /** The first cache attended with a plan sticks to that plan object. */
+  | "planHoldsLayer";
 
-// Narrower than the reference's, so that undeclared combinations exist.
-const CAPABILITIES: BackendCapabilities = {
+/** Narrower than the reference's, so that undeclared combinations exist. */
+export const CAPABILITIES: BackendCapabilities = {
   ...REFERENCE_CAPABILITIES,
   headDims: { multipleOf: 8, min: 8, max: 256 },
   blockSizes: [8, 16, 32],
@@ -79,7 +83,10 @@ class Cache implements LayerCache {
   }
 }
 
-function createFaulty(fault: Fault): AttentionBackend<Cache> {
+function createFaulty(
+  fault: Fault,
+  CAPABILITIES: BackendCapabilities,
+): AttentionBackend<Cache> {
   let disposed = false;
   const pth = (c: LayerConfig) =>
     c.kvDtype === "int8" && c.int8Scheme === "per_token_head";
@@ -170,8 +177,12 @@ function createFaulty(fault: Fault): AttentionBackend<Cache> {
         put(cache, "v", target, input.values.subarray(t * r, (t + 1) * r));
       });
     },
-    attend(cache: Cache, plan: PlannedBatch, input: AttendInput) {
+    attend(given: Cache, plan: PlannedBatch, input: AttendInput) {
       live();
+      // The planHoldsLayer bug: per-layer state cached on the shared plan.
+      const held = plan as PlannedBatch & { held?: Cache };
+      if (fault === "planHoldsLayer") held.held ??= given;
+      const cache = fault === "planHoldsLayer" ? held.held! : given;
       assertBatchSupported("faulty", CAPABILITIES, plan);
       const c = cache.config;
       const group = c.numQHeads / c.numKvHeads;
@@ -248,8 +259,10 @@ function createFaulty(fault: Fault): AttentionBackend<Cache> {
         const [src, dst] = [pairs[i], pairs[i + 1]];
         cache.keys.copyWithin(dst * n, src * n, (src + 1) * n);
         cache.values.copyWithin(dst * n, src * n, (src + 1) * n);
-        cache.kHeadScales.copyWithin(dst * m, src * m, (src + 1) * m);
-        cache.vHeadScales.copyWithin(dst * m, src * m, (src + 1) * m);
+        if (fault !== "copyDropsScales") {
+          cache.kHeadScales.copyWithin(dst * m, src * m, (src + 1) * m);
+          cache.vHeadScales.copyWithin(dst * m, src * m, (src + 1) * m);
+        }
       }
     },
     readCache(cache: Cache, slots: Int32Array): CacheReadout {
@@ -272,7 +285,10 @@ function createFaulty(fault: Fault): AttentionBackend<Cache> {
 }
 
 /** A backend definition with one planted fault (or none). */
-export function faultyBackend(fault: Fault): BackendDefinition {
+export function faultyBackend(
+  fault: Fault,
+  capabilities: BackendCapabilities = CAPABILITIES,
+): BackendDefinition {
   return defineBackend({
     apiVersion: BACKEND_API_VERSION,
     name: "faulty",
@@ -280,9 +296,9 @@ export function faultyBackend(fault: Fault): BackendDefinition {
     description: `conformance mutant: ${fault}`,
     targets: [{
       target: "reference",
-      capabilities: CAPABILITIES,
+      capabilities,
       probe: () => ({ available: true }),
-      create: () => createFaulty(fault),
+      create: () => createFaulty(fault, capabilities),
     }],
   });
 }
