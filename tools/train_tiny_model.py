@@ -29,8 +29,13 @@ import struct
 import subprocess
 import time
 
-import torch
-import torch.nn.functional as F
+# One thread everywhere: torch's own pool and OpenBLAS's (which ignores
+# torch.set_num_threads and would otherwise take every core).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(1)
 
