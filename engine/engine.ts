@@ -80,6 +80,7 @@ export class Engine {
   readonly #instances: readonly AttentionBackend[];
   readonly #streams = new Map<number, RequestStream>();
   #nextId = 0;
+  readonly #backendNames: string;
   #loop?: Promise<void>;
   #closed = false;
 
@@ -98,6 +99,9 @@ export class Engine {
     this.bytesPerBlock = bytesPerBlock;
     this.maxModelLen = o.maxModelLen;
     this.scheduler = new Scheduler(cache, o);
+    this.#backendNames = [
+      ...new Set(o.plan.decisions.map((d) => `${d.backend}/${d.target}`)),
+    ].join(", ");
   }
 
   /** Creates the backends and every layer's cache, sized from the memory budget. */
@@ -221,7 +225,7 @@ export class Engine {
           s.seq,
           "abort",
           new Error(
-            "The model produced NaN logits: the attention backend or the weights are broken",
+            `The model produced NaN logits (attention backends: ${this.#backendNames}): a backend or the weights are broken`,
           ),
         );
         continue;
@@ -333,6 +337,16 @@ export class Engine {
     for (const stream of [...this.#streams.values()]) stream.abort();
     await this.idle();
     for (const b of this.#instances) await b.dispose();
+  }
+
+  /** The model's vocabulary size (token ids are 0..vocabSize-1). */
+  get vocabSize(): number {
+    return this.#model.vocabSize;
+  }
+
+  /** The backends in use, as name/target (for error messages). */
+  get backendNames(): string {
+    return this.#backendNames;
   }
 
   /** Requests waiting or running. */

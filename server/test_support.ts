@@ -1,0 +1,88 @@
+/**
+ * A tiny engine for server tests: a counting "model" (next token = last + 1
+ * mod 32, 31 = EOS) over the real reference backend, and a letters
+ * tokenizer (a = 0 ... z = 25). Deterministic, so any lost or duplicated
+ * token shows.
+ *
+ * @module
+ */
+
+import referenceBackend from "../backends/reference/mod.ts";
+import { parseModelConfig } from "../core/model_config.ts";
+import { selectBackends } from "../core/selector.ts";
+import { Engine, type EngineModel } from "../engine/engine.ts";
+import type { ForwardBatch, LayerAttention } from "../engine/forward_batch.ts";
+import type { ChatMessage, ServerTokenizer } from "./app.ts";
+
+export const VOCAB = 32;
+
+/** The counting model; `nan` makes every logit NaN (a broken backend). */
+export function countingModel(
+  state: { nan?: boolean; delayMs?: number } = {},
+): EngineModel {
+  return {
+    vocabSize: VOCAB,
+    async forward(batch: ForwardBatch, attention: readonly LayerAttention[]) {
+      const { backend, cache } = attention[0];
+      const n = batch.tokens.length;
+      const kv = Float32Array.from(
+        { length: n * 8 },
+        (_, i) => batch.tokens[i >> 3] / 32,
+      );
+      await backend.write(cache, {
+        keys: kv,
+        values: kv,
+        slotMapping: batch.slotMapping,
+      });
+      const out = new Float32Array(n * 8);
+      await backend.attend(cache, batch.plan, { query: kv, out });
+      if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
+      const logits = new Float32Array(batch.logitRows.length * VOCAB).fill(-10);
+      batch.logitRows.forEach((row, i) => {
+        logits[i * VOCAB + (batch.tokens[row] + 1) % VOCAB] = 10;
+      });
+      if (state.nan) logits.fill(NaN);
+      return logits;
+    },
+  };
+}
+
+/** Letters a..z are ids 0..25; other ids decode as "#". */
+export const letters: ServerTokenizer = {
+  encode: (text) =>
+    [...text].map((c) => c.charCodeAt(0) - 97).filter((i) => i >= 0 && i < 26),
+  decode: (ids) =>
+    ids.map((i) => (i < 26 ? String.fromCharCode(97 + i) : "#")).join(""),
+  chatPrompt: (messages: readonly ChatMessage[]) =>
+    messages.map((m) => m.content).join(""),
+  eosTokenIds: [31],
+};
+
+/** An engine over the counting model. */
+export async function testEngine(
+  state: { nan?: boolean; delayMs?: number } = {},
+  o: { kvCacheMemory?: number } = {},
+): Promise<Engine> {
+  const spec = parseModelConfig({
+    model_type: "llama",
+    num_hidden_layers: 1,
+    num_attention_heads: 1,
+    head_dim: 8,
+    hidden_size: 8,
+    torch_dtype: "float32",
+  }, { name: "counting" });
+  const plan = selectBackends(spec, [{
+    definition: referenceBackend,
+    availability: new Map([["reference", { available: true }]]),
+  }], { blockSize: 4 });
+  return await Engine.create({
+    model: countingModel(state),
+    tokenizer: letters,
+    plan,
+    backends: [referenceBackend],
+    kvCacheMemory: o.kvCacheMemory ?? 4 << 20,
+    maxModelLen: 128,
+    maxNumSeqs: 64,
+    maxNumBatchedTokens: 512,
+  });
+}
