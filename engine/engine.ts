@@ -203,9 +203,13 @@ export class Engine {
       logits = await this.#model.forward(batch, this.#attention);
     } catch (error) {
       // A failing backend fails the requests of this step, not the server.
-      for (const s of out.scheduled) {
-        this.#finish(s.seq, "abort", error as Error);
-      }
+      const failure = new Error(
+        `The forward pass failed (attention backends: ${this.#backendNames}): ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+      for (const s of out.scheduled) this.#finish(s.seq, "abort", failure);
       return true;
     }
     const vocab = this.#model.vocabSize;
