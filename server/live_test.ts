@@ -2,7 +2,7 @@
 // disconnects mid-stream, and 64 concurrent streaming clients. Bounded in
 // count and time; it stops by itself.
 import assert from "node:assert/strict";
-import OpenAI from "npm:openai@6.49.0";
+import OpenAI from "openai";
 import { createApp } from "./app.ts";
 import { letters, testEngine } from "./test_support.ts";
 

@@ -1,0 +1,175 @@
+/**
+ * The decoder forward pass in TypeScript: embeddings, then per layer
+ * norm -> q/k/v -> RoPE -> the layer's attention backend (write, attend) ->
+ * o_proj -> MLP, then the final norm and the output projection. One code
+ * path for Llama, Mistral, Qwen2, Gemma 2 and Gemma 3 text, switched by
+ * {@linkcode ModelParams}. It is the oracle the native and WebGPU paths are
+ * checked against, and their fallback.
+ *
+ * @module
+ */
+
+import type { AttentionBackend } from "../core/backend.ts";
+import type { PlannedBatch } from "../core/batch.ts";
+import { type ModelSpec, parseModelConfig } from "../core/model_config.ts";
+import { checkForwardInputs } from "./forward_checks.ts";
+import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
+import { loadSafetensors } from "./load_safetensors.ts";
+import { matmul } from "./matmul.ts";
+import { type ModelParams, parseModelParams } from "./model_params.ts";
+import { addInPlace, gatedActivation, rmsNorm, softcap } from "./ops.ts";
+import { applyRope, type RopeTable, ropeTable } from "./rope.ts";
+import type { RopeParams } from "./rope_params.ts";
+import type { Tensor } from "./safetensors.ts";
+import { ModelTokenizer } from "./tokenizer.ts";
+import { buildWeights, type ModelWeights, weightShapes } from "./weights.ts";
+
+/** What a {@linkcode Transformer} is built from. */
+export interface TransformerParts {
+  /** The parsed config.json. */
+  readonly config: unknown;
+  /** Tensors by their transformers names (extra ones are ignored). */
+  readonly tensors: ReadonlyMap<string, Tensor>;
+  readonly tokenizer?: ModelTokenizer;
+  /**
+   * Where the parts came from, for error messages.
+   * @default "<memory>"
+   */
+  readonly source?: string;
+}
+
+/** A decoder-only language model with its weights in float32. */
+export class Transformer {
+  /** Everything but attention that the forward pass reads from config.json. */
+  readonly config: ModelParams;
+  /** Per-layer attention specs (core/model_config.ts): build each layer's LayerConfig from these. */
+  readonly modelSpec: ModelSpec;
+  readonly weights: ModelWeights;
+  /** Set by {@linkcode Transformer.load}; absent for models built from parts without one. */
+  readonly tokenizer?: ModelTokenizer;
+
+  /** Builds a model from in-memory parts; throws naming a missing or misshapen tensor. */
+  constructor(parts: TransformerParts) {
+    const source = parts.source ?? "<memory>";
+    this.config = parseModelParams(parts.config);
+    this.modelSpec = parseModelConfig(parts.config);
+    this.weights = buildWeights(parts.tensors, this.config, source);
+    this.tokenizer = parts.tokenizer;
+  }
+
+  /**
+   * Loads config.json, the safetensors checkpoint (single or sharded) and
+   * the tokenizer from a model directory.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const model = await Transformer.load("models/demo-gemma2");
+   * console.log(model.config.numLayers, model.tokenizer!.eosTokenIds);
+   * ```
+   */
+  static async load(dir: string): Promise<Transformer> {
+    const file = `${dir}/config.json`;
+    let config: unknown;
+    try {
+      config = JSON.parse(await Deno.readTextFile(file));
+    } catch (cause) {
+      throw new Error(
+        `Cannot read ${file}: ${
+          (cause as Error).message
+        }: pass a model directory holding config.json`,
+        { cause },
+      );
+    }
+    const needed = weightShapes(parseModelParams(config));
+    const [tensors, tokenizer] = await Promise.all([
+      loadSafetensors(dir, { only: (name) => needed.has(name) }),
+      ModelTokenizer.load(dir),
+    ]);
+    return new Transformer({ config, tensors, tokenizer, source: dir });
+  }
+
+  /**
+   * Runs one step: every token of the batch through every layer, writing
+   * its K/V into each layer's cache, and returns the logits of the rows
+   * named by `batch.logitRows`. Each distinct backend plans the batch once
+   * and every layer it serves reuses that plan.
+   *
+   * @param attention One entry per layer, in layer order.
+   * @returns shape [batch.logitRows.length, vocabSize], float32
+   */
+  async forward(
+    batch: ForwardBatch,
+    attention: readonly LayerAttention[],
+  ): Promise<Float32Array> {
+    checkForwardInputs(this, batch, attention);
+    const p = this.config;
+    const w = this.weights;
+    const n = batch.tokens.length;
+    const h = p.hiddenSize;
+    const norm = { eps: p.rmsNormEps, addOne: p.normAddOne };
+    const x = new Float32Array(n * h);
+    for (let t = 0; t < n; t++) {
+      const row = w.embed.data.subarray(
+        batch.tokens[t] * h,
+        (batch.tokens[t] + 1) * h,
+      );
+      for (let i = 0; i < h; i++) x[t * h + i] = row[i] * p.embedScale;
+    }
+    const qDim = p.numQHeads * p.headDim, kvDim = p.numKvHeads * p.headDim;
+    const normed = new Float32Array(n * h), out = new Float32Array(n * h);
+    const q = new Float32Array(n * qDim), attn = new Float32Array(n * qDim);
+    const k = new Float32Array(n * kvDim), v = new Float32Array(n * kvDim);
+    const gate = new Float32Array(n * p.intermediateSize);
+    const up = new Float32Array(n * p.intermediateSize);
+    const tables = new Map<RopeParams, RopeTable>();
+    const plans = new Map<AttentionBackend, PlannedBatch>();
+    for (let l = 0; l < p.numLayers; l++) {
+      const lw = w.layers[l];
+      const { backend, cache } = attention[l];
+      rmsNorm(x, lw.inputNorm, { ...norm, out: normed });
+      matmul(normed, lw.q, { bias: lw.qBias, out: q });
+      matmul(normed, lw.k, { bias: lw.kBias, out: k });
+      matmul(normed, lw.v, { bias: lw.vBias, out: v });
+      if (lw.qNorm) rmsNorm(q, lw.qNorm, { ...norm, out: q });
+      if (lw.kNorm) rmsNorm(k, lw.kNorm, { ...norm, out: k });
+      const rope = p.rope[l];
+      let table = tables.get(rope);
+      if (!table) {
+        table = ropeTable(batch.positions, rope, p.headDim);
+        tables.set(rope, table);
+      }
+      applyRope(q, table);
+      applyRope(k, table);
+      await backend.write(cache, {
+        keys: k,
+        values: v,
+        slotMapping: batch.slotMapping,
+      });
+      let plan = plans.get(backend);
+      if (!plan) {
+        plan = backend.plan ? backend.plan(batch.plan) : batch.plan;
+        plans.set(backend, plan);
+      }
+      await backend.attend(cache, plan, { query: q, out: attn });
+      matmul(attn, lw.o, { bias: lw.oBias, out });
+      if (lw.postAttnNorm) rmsNorm(out, lw.postAttnNorm, { ...norm, out });
+      addInPlace(x, out);
+      rmsNorm(x, lw.preMlpNorm, { ...norm, out: normed });
+      matmul(normed, lw.gate, { bias: lw.gateBias, out: gate });
+      matmul(normed, lw.up, { bias: lw.upBias, out: up });
+      gatedActivation(gate, up, p.activation);
+      matmul(gate, lw.down, { bias: lw.downBias, out });
+      if (lw.postMlpNorm) rmsNorm(out, lw.postMlpNorm, { ...norm, out });
+      addInPlace(x, out);
+    }
+    // Only the rows whose logits are wanted go through the output projection:
+    // for a prefill that is one row, not the whole prompt.
+    const rows = new Float32Array(batch.logitRows.length * h);
+    batch.logitRows.forEach((r, i) =>
+      rows.set(x.subarray(r * h, (r + 1) * h), i * h)
+    );
+    rmsNorm(rows, w.finalNorm, { ...norm, out: rows });
+    const logits = matmul(rows, w.lmHead);
+    return p.finalLogitSoftcap ? softcap(logits, p.finalLogitSoftcap) : logits;
+  }
+}
