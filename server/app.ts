@@ -28,8 +28,8 @@ export interface ChatMessage {
 /** What the server needs of a tokenizer. */
 export interface ServerTokenizer extends EngineTokenizer {
   encode(text: string): number[];
-  /** The prompt text for a conversation (the model's chat template). */
-  chatPrompt(messages: readonly ChatMessage[]): string;
+  /** The prompt tokens for a conversation (the model's chat template). */
+  encodeChat(messages: readonly ChatMessage[]): number[];
 }
 
 /** Options for {@linkcode createApp}. */
@@ -52,7 +52,10 @@ interface Prepared {
 /** Builds the request handler. */
 export function createApp(
   o: AppOptions,
-): (request: Request) => Promise<Response> {
+): (
+  request: Request,
+  info?: { completed?: Promise<void> },
+) => Promise<Response> {
   const log = o.log ?? console.error;
   const created = () => Math.floor(Date.now() / 1000);
   let counter = 0;
@@ -170,7 +173,7 @@ export function createApp(
   const respond = (
     kind: "completion" | "chat",
     p: Prepared,
-    request: Request,
+    done: Promise<void> | undefined,
   ): Response | Promise<Response> => {
     const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${
       Date.now().toString(36)
@@ -183,7 +186,8 @@ export function createApp(
       total_tokens: stream.seq.promptLength + stream.seq.numOutput,
     });
     if (!p.stream) {
-      request.signal.addEventListener("abort", () => stream.abort());
+      // The connection closed before the response was delivered: abort.
+      done?.catch(() => stream.abort());
       return stream.result().then((r) => {
         const choice = kind === "chat"
           ? {
@@ -284,7 +288,7 @@ export function createApp(
         stream.abort();
       },
     });
-    request.signal.addEventListener("abort", () => stream.abort());
+    done?.catch(() => stream.abort());
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream",
@@ -296,9 +300,9 @@ export function createApp(
 
   const routes: Record<
     string,
-    (request: Request) => Promise<Response> | Response
+    (request: Request, done?: Promise<void>) => Promise<Response> | Response
   > = {
-    "POST /v1/completions": async (request) => {
+    "POST /v1/completions": async (request, done) => {
       const body = await readJsonObject(request);
       const prompt = body.prompt;
       let ids: number[];
@@ -333,9 +337,9 @@ export function createApp(
       if (field<boolean>(body, "echo", "boolean")) {
         throw badRequest("echo", "echo is not supported: omit echo");
       }
-      return await respond("completion", prepare(body, ids, 16), request);
+      return await respond("completion", prepare(body, ids, 16), done);
     },
-    "POST /v1/chat/completions": async (request) => {
+    "POST /v1/chat/completions": async (request, done) => {
       const body = await readJsonObject(request);
       const messages = field<unknown[]>(body, "messages", "array");
       if (!messages || messages.length === 0) {
@@ -359,13 +363,11 @@ export function createApp(
           );
         }
       });
-      const ids = o.tokenizer.encode(
-        o.tokenizer.chatPrompt(messages as ChatMessage[]),
-      );
+      const ids = o.tokenizer.encodeChat(messages as ChatMessage[]);
       return await respond(
         "chat",
         prepare(body, ids, Number.MAX_SAFE_INTEGER),
-        request,
+        done,
       );
     },
     "GET /v1/models": () =>
@@ -386,7 +388,12 @@ export function createApp(
       }),
   };
 
-  return async (request: Request): Promise<Response> => {
+  // info is Deno.serve's second argument: its `completed` promise rejects
+  // when the client goes away before the response is delivered.
+  return async (
+    request: Request,
+    info?: { completed?: Promise<void> },
+  ): Promise<Response> => {
     const path = new URL(request.url).pathname;
     const route = routes[`${request.method} ${path}`];
     try {
@@ -400,7 +407,7 @@ export function createApp(
             { type: "not_found_error" },
           );
       }
-      return await route(request);
+      return await route(request, info?.completed);
     } catch (error) {
       if (error instanceof HttpError) return error.getResponse();
       log(

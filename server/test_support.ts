@@ -53,8 +53,8 @@ export const letters: ServerTokenizer = {
     [...text].map((c) => c.charCodeAt(0) - 97).filter((i) => i >= 0 && i < 26),
   decode: (ids) =>
     ids.map((i) => (i < 26 ? String.fromCharCode(97 + i) : "#")).join(""),
-  chatPrompt: (messages: readonly ChatMessage[]) =>
-    messages.map((m) => m.content).join(""),
+  encodeChat: (messages: readonly ChatMessage[]) =>
+    letters.encode(messages.map((m) => m.content).join("")),
   eosTokenIds: [31],
 };
 

@@ -1,13 +1,13 @@
 /**
- * Loads a model config and the backends, probes targets, and selects: the
- * steps `deno task select` and `deno task serve` share.
+ * Loads the backends, probes targets, and selects per layer: the steps
+ * `deno task select` and `deno task serve` share.
  *
  * @module
  */
 
 import { builtinRegistry } from "../backends/builtin.ts";
 import type { BackendDefinition } from "../core/backend.ts";
-import { loadModelConfig } from "../core/model_config.ts";
+import { loadModelConfig, type ModelSpec } from "../core/model_config.ts";
 import { isModuleSpecifier } from "../core/registry.ts";
 import {
   probeBackends,
@@ -16,17 +16,21 @@ import {
   type SelectOptions,
 } from "../core/selector.ts";
 
-/** The config `serve` and `select` use when no --model is given. */
-export const DEMO_MODEL =
-  new URL("../configs/demo-gemma2-tiny.json", import.meta.url)
-    .pathname;
+/** The model `serve` and `select` use when no --model is given. */
+export const DEFAULT_MODEL_DIR =
+  new URL("../models/demo-gemma2", import.meta.url).pathname;
 
-/** Selects backends for every layer of the model at `modelPath`. */
-export async function planModel(
-  modelPath: string,
+/** A plan and the definitions of every backend it may name. */
+export interface PlannedModel {
+  readonly plan: SelectionPlan;
+  readonly definitions: readonly BackendDefinition[];
+}
+
+/** Selects backends for every layer of a model spec. */
+export async function planSpec(
+  model: ModelSpec,
   options: SelectOptions,
-): Promise<SelectionPlan> {
-  const model = await loadModelConfig(modelPath);
+): Promise<PlannedModel> {
   const registry = builtinRegistry();
   const definitions: BackendDefinition[] = await registry.loadAll();
   let backend = options.backend;
@@ -39,5 +43,16 @@ export async function planModel(
     await registry.load(backend); // unknown names fail here, with the fix
   }
   const probed = await probeBackends(definitions);
-  return selectBackends(model, probed, { ...options, backend });
+  return {
+    plan: selectBackends(model, probed, { ...options, backend }),
+    definitions,
+  };
+}
+
+/** Selects backends for every layer of the model at `modelPath` (config.json or its directory). */
+export async function planModel(
+  modelPath: string,
+  options: SelectOptions,
+): Promise<SelectionPlan> {
+  return (await planSpec(await loadModelConfig(modelPath), options)).plan;
 }

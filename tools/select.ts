@@ -11,7 +11,7 @@ import {
   SELECTION_HELP,
   selectOptionsFromFlags,
 } from "./cli_options.ts";
-import { DEMO_MODEL, planModel } from "./plan_model.ts";
+import { DEFAULT_MODEL_DIR, planModel } from "./plan_model.ts";
 
 const HELP = `Usage: deno task select [options]
 
@@ -19,7 +19,7 @@ Prints the per-layer attention plan for a model config.
 
 ${SELECTION_HELP}
   --quiet                           omit the "Passed over" section
-  (without --model, the built-in demo config ${DEMO_MODEL})`;
+  (without --model, the built-in demo model ${DEFAULT_MODEL_DIR})`;
 
 if (import.meta.main) {
   try {
@@ -31,7 +31,7 @@ if (import.meta.main) {
       Deno.exit(0);
     }
     const plan = await planModel(
-      values.model ?? DEMO_MODEL,
+      values.model ?? DEFAULT_MODEL_DIR,
       selectOptionsFromFlags(values),
     );
     console.log(formatSelectionPlan(plan, { verbose: !values.quiet }));

@@ -1,49 +1,57 @@
 /**
- * `deno task serve`: the main command. The engine and the OpenAI-compatible
- * server are not in this version yet; until they are, this prints the
- * attention plan the server will use and says so, then exits.
+ * `deno task serve [--model DIR] [--backend NAME|./module.ts] ...`: the
+ * OpenAI-compatible server (see `--help`).
  *
  * @module
  */
 
-import { formatSelectionPlan } from "../core/selection_report.ts";
+import { startServer } from "../server/main.ts";
+import {
+  SERVE_FLAGS,
+  SERVE_HELP,
+  serveOptionsFromFlags,
+} from "../server/serve_options.ts";
 import {
   parseSelectionArgs,
   SELECTION_HELP,
   selectOptionsFromFlags,
 } from "./cli_options.ts";
-import { DEMO_MODEL, planModel } from "./plan_model.ts";
+import { DEFAULT_MODEL_DIR } from "./plan_model.ts";
 
 const HELP = `Usage: deno task serve [options]
 
-Serves a model over an OpenAI-compatible HTTP API (not in this version yet:
-for now it prints the attention plan it would serve with).
+Serves a model over an OpenAI-compatible HTTP API, each attention layer
+through the backend chosen for it.
 
 ${SELECTION_HELP}
-  --host HOST   (default: 127.0.0.1)
-  --port PORT   (default: 8000)
-  (without --model, the built-in demo config ${DEMO_MODEL})`;
+${SERVE_HELP}
+  (without --model: the project's demo model, ${DEFAULT_MODEL_DIR})`;
 
 if (import.meta.main) {
+  let server;
   try {
-    const { values } = parseSelectionArgs(Deno.args, {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8000" },
-    });
+    const { values } = parseSelectionArgs(Deno.args, SERVE_FLAGS);
     if (values.help) {
       console.log(HELP);
       Deno.exit(0);
     }
-    const plan = await planModel(
-      values.model ?? DEMO_MODEL,
+    server = await startServer(
+      values.model ?? DEFAULT_MODEL_DIR,
       selectOptionsFromFlags(values),
-    );
-    console.log(formatSelectionPlan(plan));
-    console.log(
-      `\nServing is not in this version yet: the engine and the OpenAI-compatible server come next (see the Status table in README.md). Nothing is listening on http://${values.host}:${values.port}.`,
+      serveOptionsFromFlags(values),
     );
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     Deno.exit(2);
+  }
+  const running = server;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      console.log(
+        `\n${signal}: no new requests; waiting for in-flight ones, then exiting`,
+      );
+      await running.stop();
+      Deno.exit(0);
+    });
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * `deno task serve`: load a model, select a backend per layer, size the KV
+ * pool, and serve the OpenAI API until SIGINT/SIGTERM, then stop accepting,
+ * give in-flight requests a bounded time, abort the rest and exit 0.
+ *
+ * @module
+ */
+
+import { loadCalibrationFile } from "../core/scales.ts";
+import { formatSelectionPlan } from "../core/selection_report.ts";
+import { Engine } from "../engine/engine.ts";
+import { Transformer } from "../engine/transformer.ts";
+import type { SelectOptions } from "../core/selector.ts";
+import { planSpec } from "../tools/plan_model.ts";
+import { createApp, type ServerTokenizer } from "./app.ts";
+import type { ServeOptions } from "./serve_options.ts";
+
+/** A running server. */
+export interface RunningServer {
+  readonly url: string;
+  readonly engine: Engine;
+  /** Graceful stop: no new connections, in-flight requests get `timeout` seconds. */
+  stop(): Promise<void>;
+}
+
+/** Starts serving; prints the plan, the KV pool and the URL through `print`. */
+export async function startServer(
+  modelDir: string,
+  select: SelectOptions,
+  o: ServeOptions,
+  print: (line: string) => void = console.log,
+): Promise<RunningServer> {
+  const model = await Transformer.load(modelDir);
+  const tokenizer = model.tokenizer!;
+  const { plan, definitions } = await planSpec(model.modelSpec, select);
+  const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
+  const maxModelLen = o.maxModelLen ??
+    Number(raw.max_position_embeddings ?? 2048);
+  const calibration = o.calibration
+    ? await loadCalibrationFile(o.calibration, {
+      numLayers: model.modelSpec.layers.length,
+    })
+    : undefined;
+  const engine = await Engine.create({
+    model: {
+      vocabSize: model.config.vocabSize,
+      forward: (b, a) => model.forward(b, a),
+    },
+    tokenizer,
+    plan,
+    backends: definitions,
+    kvCacheMemory: o.kvCacheMemory,
+    ...(calibration ? { calibration } : {}),
+    maxModelLen,
+    maxNumSeqs: o.maxNumSeqs,
+    maxNumBatchedTokens: o.maxNumBatchedTokens,
+  });
+  const serverTokenizer: ServerTokenizer = {
+    encode: (text) => tokenizer.encode(text),
+    encodeChat: (messages) => tokenizer.encodeChat(messages),
+    decode: (ids) => tokenizer.decode(ids),
+    eosTokenIds: tokenizer.eosTokenIds,
+  };
+  const modelName = o.servedModelName ??
+    modelDir.replace(/\/+$/, "").split("/").at(-1)!;
+  const app = createApp({ engine, tokenizer: serverTokenizer, modelName });
+  print(formatSelectionPlan(plan, { verbose: false }));
+  const c = engine.cache;
+  print(
+    `\nKV pool: ${c.numBlocks} blocks of ${c.blockSize} tokens = ${
+      c.numBlocks * c.blockSize
+    } tokens, ${engine.bytesPerBlock} bytes per block, ${
+      (c.numBlocks * engine.bytesPerBlock / 2 ** 20).toFixed(1)
+    } MiB of --kv-cache-memory ${(o.kvCacheMemory / 2 ** 20).toFixed(1)} MiB`,
+  );
+  const server = Deno.serve({
+    hostname: o.host,
+    port: o.port,
+    onListen: () => {},
+  }, app);
+  const url = `http://${o.host}:${server.addr.port}`;
+  print(
+    `Serving "${modelName}" (max ${maxModelLen} tokens) on ${url}/v1  (POST /v1/completions, /v1/chat/completions; GET /v1/models, /health, /metrics)`,
+  );
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    // Stop accepting; in-flight responses finish on their own, or are
+    // aborted (blocks freed, streams ended) when the timeout runs out.
+    const drained = server.shutdown();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((r) =>
+      timer = setTimeout(r, o.shutdownTimeout * 1000)
+    );
+    await Promise.race([drained, timeout]);
+    clearTimeout(timer);
+    await engine.shutdown();
+    await drained;
+  };
+  return { url, engine, stop: () => stopping ??= stop() };
+}

@@ -1,0 +1,116 @@
+/**
+ * `deno task serve` flags: the selection flags plus the engine's and the
+ * socket's, with defaults and a clear error per bad value.
+ *
+ * @module
+ */
+
+/** Engine and socket options parsed from flags. */
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly kvCacheMemory: number;
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
+  readonly maxModelLen?: number;
+  readonly calibration?: string;
+  readonly servedModelName?: string;
+  /** Seconds in-flight requests get to finish after SIGINT/SIGTERM. */
+  readonly shutdownTimeout: number;
+}
+
+/** parseArgs declarations for the serve-only flags. */
+export const SERVE_FLAGS = {
+  host: { type: "string", default: "127.0.0.1" },
+  port: { type: "string", default: "8000" },
+  "kv-cache-memory": { type: "string", default: "64MiB" },
+  "max-num-seqs": { type: "string", default: "64" },
+  "max-num-batched-tokens": { type: "string", default: "2048" },
+  "max-model-len": { type: "string" },
+  calibration: { type: "string" },
+  "served-model-name": { type: "string" },
+  "shutdown-timeout": { type: "string", default: "10" },
+} as const;
+
+/** Help lines for the serve-only flags. */
+export const SERVE_HELP =
+  `  --host HOST                       (default: 127.0.0.1)
+  --port PORT                       (default: 8000; 0 picks a free port)
+  --kv-cache-memory SIZE            KV cache for all layers, e.g. 64MiB, 1GiB, 268435456 (default: 64MiB)
+  --calibration FILE                per-layer k/v scales (docs/CALIBRATION.md); fp8 defaults to 1.0
+  --max-num-seqs N                  sequences per step (default: 64)
+  --max-num-batched-tokens N        tokens per step (default: 2048)
+  --max-model-len N                 prompt + output limit (default: the model's max_position_embeddings)
+  --served-model-name NAME          the name clients pass as "model" (default: the model directory's name)
+  --shutdown-timeout SECONDS        how long SIGINT/SIGTERM waits for in-flight requests (default: 10)`;
+
+/**
+ * Parses "64MiB", "1GiB", "512MB", "1000000".
+ *
+ * @example Usage
+ * ```ts
+ * import { parseBytes } from "./serve_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseBytes("64MiB"), 64 * 2 ** 20);
+ * assert.equal(parseBytes("2GB"), 2e9);
+ * ```
+ */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(|B|KB|MB|GB|KiB|MiB|GiB)$/i.exec(text.trim());
+  if (!m) {
+    throw new Error(
+      `"${text}" is not a size: use e.g. 64MiB, 1GiB or a byte count`,
+    );
+  }
+  const unit = m[2].toLowerCase();
+  const scale: Record<string, number> = {
+    "": 1,
+    b: 1,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    kib: 2 ** 10,
+    mib: 2 ** 20,
+    gib: 2 ** 30,
+  };
+  return Math.floor(Number(m[1]) * scale[unit]);
+}
+
+/** Turns flag values into options, naming the flag on any error. */
+export function serveOptionsFromFlags(
+  v: Record<string, string | boolean | undefined>,
+): ServeOptions {
+  const int = (flag: string, min: number) => {
+    const n = Number(v[flag]);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(`--${flag}: "${v[flag]}" must be an integer >= ${min}`);
+    }
+    return n;
+  };
+  let kvCacheMemory: number;
+  try {
+    kvCacheMemory = parseBytes(String(v["kv-cache-memory"]));
+  } catch (e) {
+    throw new Error(`--kv-cache-memory: ${(e as Error).message}`);
+  }
+  const port = int("port", 0);
+  if (port > 65535) throw new Error(`--port: ${port} is not a port (0..65535)`);
+  return {
+    host: String(v.host),
+    port,
+    kvCacheMemory,
+    maxNumSeqs: int("max-num-seqs", 1),
+    maxNumBatchedTokens: int("max-num-batched-tokens", 1),
+    ...(v["max-model-len"] !== undefined
+      ? { maxModelLen: int("max-model-len", 2) }
+      : {}),
+    ...(typeof v.calibration === "string"
+      ? { calibration: v.calibration }
+      : {}),
+    ...(typeof v["served-model-name"] === "string"
+      ? { servedModelName: v["served-model-name"] }
+      : {}),
+    shutdownTimeout: int("shutdown-timeout", 0),
+  };
+}
