@@ -2,50 +2,12 @@ import assert from "node:assert/strict";
 import referenceBackend from "../backends/reference/mod.ts";
 import { parseModelConfig } from "../core/model_config.ts";
 import { selectBackends } from "../core/selector.ts";
-import { Engine, type EngineModel } from "./engine.ts";
-import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
+import { COUNTING_VOCAB, countingModel } from "./counting_model.ts";
+import { Engine } from "./engine.ts";
 import { samplingParams } from "./sampling_params.ts";
 
-const VOCAB = 32;
+const VOCAB = COUNTING_VOCAB;
 const EOS = 31;
-
-/**
- * A model whose next token is (last token + 1) % 32, whatever the batch
- * composition: so any lost, duplicated or reordered token shows. It also
- * writes K/V and attends through the real backend, so cache traffic runs.
- */
-function countingModel(opts: { nanFor?: number } = {}): EngineModel {
-  return {
-    vocabSize: VOCAB,
-    async forward(batch: ForwardBatch, attention: readonly LayerAttention[]) {
-      const { backend, cache } = attention[0];
-      const n = batch.tokens.length;
-      const kv = Float32Array.from(
-        { length: n * 8 },
-        (_, i) => batch.tokens[i >> 3] / 32,
-      );
-      await backend.write(cache, {
-        keys: kv,
-        values: kv,
-        slotMapping: batch.slotMapping,
-      });
-      const out = new Float32Array(n * 8);
-      await backend.attend(
-        cache,
-        backend.plan ? backend.plan(batch.plan) : batch.plan,
-        { query: kv, out },
-      );
-      assert.ok(out.every(Number.isFinite), "attention read an unwritten slot");
-      const logits = new Float32Array(batch.logitRows.length * VOCAB).fill(-10);
-      batch.logitRows.forEach((row, i) => {
-        const token = batch.tokens[row];
-        if (token === opts.nanFor) logits[i * VOCAB] = NaN;
-        logits[i * VOCAB + (token + 1) % VOCAB] = 10;
-      });
-      return logits;
-    },
-  };
-}
 
 const tokenizer = {
   decode: (ids: readonly number[]) =>

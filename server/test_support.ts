@@ -10,42 +10,11 @@
 import referenceBackend from "../backends/reference/mod.ts";
 import { parseModelConfig } from "../core/model_config.ts";
 import { selectBackends } from "../core/selector.ts";
-import { Engine, type EngineModel } from "../engine/engine.ts";
-import type { ForwardBatch, LayerAttention } from "../engine/forward_batch.ts";
+import { Engine } from "../engine/engine.ts";
+import { COUNTING_VOCAB, countingModel } from "../engine/counting_model.ts";
 import type { ChatMessage, ServerTokenizer } from "./app.ts";
 
-export const VOCAB = 32;
-
-/** The counting model; `nan` makes every logit NaN (a broken backend). */
-export function countingModel(
-  state: { nan?: boolean; delayMs?: number } = {},
-): EngineModel {
-  return {
-    vocabSize: VOCAB,
-    async forward(batch: ForwardBatch, attention: readonly LayerAttention[]) {
-      const { backend, cache } = attention[0];
-      const n = batch.tokens.length;
-      const kv = Float32Array.from(
-        { length: n * 8 },
-        (_, i) => batch.tokens[i >> 3] / 32,
-      );
-      await backend.write(cache, {
-        keys: kv,
-        values: kv,
-        slotMapping: batch.slotMapping,
-      });
-      const out = new Float32Array(n * 8);
-      await backend.attend(cache, batch.plan, { query: kv, out });
-      if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
-      const logits = new Float32Array(batch.logitRows.length * VOCAB).fill(-10);
-      batch.logitRows.forEach((row, i) => {
-        logits[i * VOCAB + (batch.tokens[row] + 1) % VOCAB] = 10;
-      });
-      if (state.nan) logits.fill(NaN);
-      return logits;
-    },
-  };
-}
+export const VOCAB = COUNTING_VOCAB;
 
 /** Letters a..z are ids 0..25; other ids decode as "#". */
 export const letters: ServerTokenizer = {
