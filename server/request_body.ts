@@ -65,7 +65,11 @@ export function field<T = unknown>(
     ? Array.isArray(v)
     : kind === "object"
     ? typeof v === "object" && !Array.isArray(v)
-    : typeof v === kind;
+    : kind === "string"
+    ? typeof v === "string"
+    : kind === "number"
+    ? typeof v === "number"
+    : typeof v === "boolean";
   if (!ok) {
     const article = /^[aeiou]/.test(kind) ? "an" : "a";
     throw badRequest(
