@@ -262,18 +262,22 @@ Deno.test({
     // Build a copy of the crate whose only change is ADDON_ABI_VERSION = 2.
     const dir = await Deno.makeTempDir();
     try {
-      await Deno.mkdir(`${dir}/src`);
       for (const name of ["Cargo.toml", "Cargo.lock", "build.rs"]) {
         await Deno.copyFile(new URL(name, import.meta.url), `${dir}/${name}`);
       }
-      for await (
-        const entry of Deno.readDir(new URL("src/", import.meta.url))
-      ) {
-        await Deno.copyFile(
-          new URL(`src/${entry.name}`, import.meta.url),
-          `${dir}/src/${entry.name}`,
-        );
-      }
+      // src/ has subfolders (formats/, simd/, xformers/): copy the tree.
+      const copyTree = async (from: URL, to: string) => {
+        await Deno.mkdir(to);
+        for await (const entry of Deno.readDir(from)) {
+          const source = new URL(
+            entry.name + (entry.isDirectory ? "/" : ""),
+            from,
+          );
+          if (entry.isDirectory) await copyTree(source, `${to}/${entry.name}`);
+          else await Deno.copyFile(source, `${to}/${entry.name}`);
+        }
+      };
+      await copyTree(new URL("src/", import.meta.url), `${dir}/src`);
       const lib = await Deno.readTextFile(`${dir}/src/lib.rs`);
       const patched = lib.replace(
         "ADDON_ABI_VERSION: u32 = 1;",

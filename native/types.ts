@@ -55,6 +55,59 @@ export interface KernelSelection {
   readonly reason: string;
 }
 
+/** A KV cache dtype name, as core/dtype.ts spells it. */
+export type NativeKvDtype =
+  | "fp32"
+  | "fp16"
+  | "bf16"
+  | "fp8_e4m3"
+  | "fp8_e5m2"
+  | "int8";
+
+/**
+ * One layer's cache in the xformers native layout, with the layer facts the
+ * kernels need. Built once per cache by backends/xformers; the addon reads
+ * it in place on every call. Codes are `[numBlocks, numKvHeads, blockSize,
+ * headDim]`; per-row scales (int8 per_token_head only) `[numBlocks,
+ * numKvHeads, blockSize]`.
+ */
+export interface NativeXformersCache {
+  readonly dtype: NativeKvDtype;
+  readonly numQHeads: number;
+  /** numQHeads must be a multiple of it. */
+  readonly numKvHeads: number;
+  /** A multiple of 8. */
+  readonly headDim: number;
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  /** Softmax scale applied to q.k. */
+  readonly softmaxScale: number;
+  /** Keys a query sees, itself included; 0 = the whole prefix. */
+  readonly slidingWindow: number;
+  /** Per-tensor scales and zero points (8-bit only; ignored otherwise). */
+  readonly kScale: number;
+  readonly vScale: number;
+  readonly kZeroPoint: number;
+  readonly vZeroPoint: number;
+  /** fp32: Float32Array; fp16/bf16: Uint16Array; fp8: Uint8Array; int8: Int8Array. */
+  readonly keys: Float32Array | Uint16Array | Uint8Array | Int8Array;
+  readonly values: Float32Array | Uint16Array | Uint8Array | Int8Array;
+  /** int8 per_token_head only, else null. shape [numBlocks, numKvHeads, blockSize], float32 */
+  readonly keyScales: Float32Array | null;
+  readonly valueScales: Float32Array | null;
+}
+
+/** The page tables of one batch (a core `PlannedBatch` is one). */
+export interface NativeBatch {
+  /** shape [numSeqs + 1], int32 */
+  readonly queryStartLoc: Int32Array;
+  /** shape [numSeqs], int32 */
+  readonly seqLens: Int32Array;
+  /** shape [numSeqs, maxBlocksPerSeq], int32 */
+  readonly blockTables: Int32Array;
+  readonly maxBlocksPerSeq: number;
+}
+
 /** The functions the native addon exports (ABI {@linkcode ADDON_ABI_VERSION}). */
 export interface NativeAddon {
   /** The ABI the addon was built with; must equal {@linkcode ADDON_ABI_VERSION}. */
@@ -77,4 +130,84 @@ export interface NativeAddon {
    * @throws {TypeError} When `a` is not a Float32Array.
    */
   sumF32(a: Float32Array): number;
+  /**
+   * Asks Linux to back the array's memory with transparent huge pages
+   * (`madvise(MADV_HUGEPAGE)`), so that reads scattered by block tables miss
+   * the TLB less; call it before the array is first written. A hint: false
+   * when not taken (other systems, small arrays), and results never change.
+   *
+   * @param array Any typed array.
+   */
+  adviseHugePages(
+    array: Float32Array | Uint16Array | Uint8Array | Int8Array,
+  ): boolean;
+  /**
+   * Threads of the addon's persistent pool: `KVPLUG_NATIVE_THREADS` when it
+   * is a positive integer, else the CPU's parallelism; read once, when the
+   * pool starts.
+   */
+  poolThreads(): number;
+  /**
+   * xformers reshape_and_cache: encodes each token's K and V (core's exact
+   * formats) into its slot; slot -1 is skipped.
+   *
+   * @param keys shape [numTokens, numKvHeads, headDim], float32
+   * @param values shape [numTokens, numKvHeads, headDim], float32
+   * @param slotMapping shape [numTokens], int32
+   * @throws {Error} On any size, slot or type mismatch, or overlapping arrays.
+   */
+  xformersWrite(
+    cache: NativeXformersCache,
+    keys: Float32Array,
+    values: Float32Array,
+    slotMapping: Int32Array,
+  ): void;
+  /**
+   * xformers paged attention (decode and prefill, mixed) over the addon's
+   * thread pool.
+   *
+   * @param query shape [numTokens, numQHeads, headDim], float32
+   * @param out shape [numTokens, numQHeads, headDim], float32; written in full
+   * @param kernelPath A kernel path to run (downgrades only, as
+   * `KVPLUG_NATIVE_PATH`), or null for the one `kernelPath()` names.
+   * @returns The kernel path that ran.
+   */
+  xformersAttend(
+    cache: NativeXformersCache,
+    batch: NativeBatch,
+    query: Float32Array,
+    out: Float32Array,
+    kernelPath: KernelPathName | null,
+  ): KernelPathName;
+  /**
+   * Dequantized copy of cache slots, bit-exact with core's decoders.
+   *
+   * @param slots shape [numSlots], int32
+   * @param keysOut shape [numSlots, numKvHeads, headDim], float32
+   * @param valuesOut shape [numSlots, numKvHeads, headDim], float32
+   */
+  xformersRead(
+    cache: NativeXformersCache,
+    slots: Int32Array,
+    keysOut: Float32Array,
+    valuesOut: Float32Array,
+  ): void;
+  /**
+   * For tests: dequantizes `codes` through one kernel path's SIMD loaders
+   * (the ones attention uses), so each path can be checked bit for bit
+   * against core's decoders.
+   *
+   * @param codes shape [n], the dtype's code array type
+   * @param out shape [n], float32
+   * @param kernelPath As for `xformersAttend`.
+   * @returns The kernel path that ran.
+   */
+  dequantizeCodes(
+    dtype: NativeKvDtype,
+    codes: Float32Array | Uint16Array | Uint8Array | Int8Array,
+    scale: number,
+    zeroPoint: number,
+    out: Float32Array,
+    kernelPath: KernelPathName | null,
+  ): KernelPathName;
 }

@@ -1,9 +1,11 @@
 /**
- * The xformers backend: portable baseline: PagedAttention-v1 decode, memory-efficient prefill, dequantize on load
+ * The xformers backend: the portable baseline: PagedAttention-v1 decode,
+ * memory-efficient prefill, every KV dtype by dequantizing on load.
  *
- * Status: its capabilities are declared (so selection and its messages are
- * real), but neither kernel target is in this version yet; both probes say
- * so, and the selector falls back with that reason. See the Status table in README.md.
+ * Status: the native target runs (Rust kernels in native/src/xformers/,
+ * available when the addon is built); the WebGPU target runs WGSL kernels
+ * (webgpu_backend.ts) wherever a WebGPU adapter exists, and its probe says
+ * why not elsewhere.
  *
  * @example Usage
  * ```ts
@@ -11,61 +13,53 @@
  * import assert from "node:assert/strict";
  *
  * assert.equal(backend.name, "xformers");
- * const probe = await backend.targets[0].probe();
- * assert.equal(probe.available, false);
+ * const native = backend.targets.find((t) => t.target === "native")!;
+ * const probe = await native.probe();
+ * if (probe.available) {
+ *   const live = await native.create();
+ *   assert.equal(live.target, "native");
+ *   await live.dispose();
+ * } else {
+ *   assert.match(probe.reason, /native addon/); // e.g. not built: how to build it
+ * }
  * ```
  *
  * @module
  */
 
 import {
-  type Availability,
   BACKEND_API_VERSION,
   type BackendDefinition,
-  type Target,
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
-import { probeNativeAddon } from "../../native/mod.ts";
 import { XFORMERS_CAPABILITIES } from "./capabilities.ts";
+import { XFORMERS_NATIVE_VERSION } from "./native_backend.ts";
+import { XFORMERS_NATIVE_TARGET } from "./native_target.ts";
+import { XFORMERS_WEBGPU_TARGET } from "./webgpu_target.ts";
 
-export { XFORMERS_CAPABILITIES };
-
-// Neither target has kernels yet. The native probe still reports the
-// addon's own state first, so the reason tells a user what they can fix.
-const missing = (target: Target): Availability => {
-  if (target === "native") {
-    const addon = probeNativeAddon();
-    if (!addon.available) return addon;
-    return {
-      available: false,
-      reason:
-        `the native addon loaded (kernel path ${addon.kernelPath}) but has no xformers kernels in this version yet`,
-    };
-  }
-  return {
-    available: false,
-    reason: `xformers has no ${target} kernels in this version yet`,
-  };
-};
-
-const target = (t: Target) => ({
-  target: t,
-  capabilities: XFORMERS_CAPABILITIES,
-  probe: () => missing(t),
-  create: (): never => {
-    throw new Error(
-      `Backend xformers cannot be created on ${t}: it has no ${t} kernels in this version yet; use --backend reference`,
-    );
-  },
-});
+export { XFORMERS_CAPABILITIES, XFORMERS_NATIVE_TARGET };
+export {
+  createXformersNativeBackend,
+  XFORMERS_NATIVE_VERSION,
+} from "./native_backend.ts";
+export type {
+  XformersNativeBackend,
+  XformersNativeOptions,
+} from "./native_backend.ts";
+export {
+  perTokenHead,
+  xformersBytesPerBlock,
+  type XformersCacheOptions,
+  XformersNativeCache,
+} from "./native_cache.ts";
 
 /** The xformers backend's definition. */
 const definition: BackendDefinition = defineBackend({
   apiVersion: BACKEND_API_VERSION,
   name: "xformers",
-  version: "0.0.0",
+  version: XFORMERS_NATIVE_VERSION,
   description:
     "portable baseline: PagedAttention-v1 decode, memory-efficient prefill, dequantize on load",
-  targets: [target("native"), target("webgpu")],
+  targets: [XFORMERS_NATIVE_TARGET, XFORMERS_WEBGPU_TARGET],
 });
 export default definition;

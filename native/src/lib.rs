@@ -4,10 +4,18 @@
 
 mod cpu_features;
 mod exports;
+mod exports_xformers;
+mod formats;
+mod huge_pages;
 mod kernel_path;
 mod napi;
+mod napi_args;
 mod napi_sys;
+mod simd;
 mod sum_f32;
+mod thread_pool;
+mod xformers;
+mod xformers_args;
 
 /// The ABI between this addon and native/mod.ts. Bump it whenever an export
 /// is removed or changes meaning; native/mod.ts refuses any other number.

@@ -29,7 +29,8 @@ pub struct Env<'a> {
     scope: PhantomData<&'a ()>,
 }
 
-fn check(status: sys::Status, call: &str) -> JsResult<()> {
+/// Turns a Node-API status into a result naming the call.
+pub(crate) fn check(status: sys::Status, call: &str) -> JsResult<()> {
     if status == sys::STATUS_OK {
         Ok(())
     } else {
@@ -50,6 +51,31 @@ impl<'a> Env<'a> {
             raw,
             scope: PhantomData,
         }
+    }
+
+    /// The raw handle, for helpers in other modules (`napi_args.rs`).
+    pub(crate) fn raw(self) -> sys::Env {
+        self.raw
+    }
+
+    /// JavaScript `undefined`: what a function without a result returns.
+    pub fn undefined(self) -> JsResult<sys::Value> {
+        let mut out = ptr::null_mut();
+        check(
+            unsafe { sys::napi_get_undefined(self.raw, &mut out) },
+            "napi_get_undefined",
+        )?;
+        Ok(out)
+    }
+
+    /// A JavaScript boolean.
+    pub fn boolean(self, value: bool) -> JsResult<sys::Value> {
+        let mut out = ptr::null_mut();
+        check(
+            unsafe { sys::napi_get_boolean(self.raw, value, &mut out) },
+            "napi_get_boolean",
+        )?;
+        Ok(out)
     }
 
     /// A JavaScript number from a `u32`.

@@ -39,8 +39,29 @@ pub type Callback = Option<unsafe extern "C" fn(env: Env, info: CallbackInfo) ->
 
 /// `napi_ok`.
 pub const STATUS_OK: Status = 0;
+/// `napi_int8_array`.
+pub const INT8_ARRAY: TypedArrayType = 0;
+/// `napi_uint8_array`.
+pub const UINT8_ARRAY: TypedArrayType = 1;
+/// `napi_uint16_array`.
+pub const UINT16_ARRAY: TypedArrayType = 4;
+/// `napi_int32_array`.
+pub const INT32_ARRAY: TypedArrayType = 5;
 /// `napi_float32_array`.
 pub const FLOAT32_ARRAY: TypedArrayType = 7;
+
+/// `napi_valuetype`, a C enum.
+pub type ValueType = i32;
+/// `napi_undefined`.
+pub const UNDEFINED: ValueType = 0;
+/// `napi_null`.
+pub const NULL: ValueType = 1;
+/// `napi_number`.
+pub const NUMBER: ValueType = 3;
+/// `napi_string`.
+pub const STRING: ValueType = 4;
+/// `napi_object`.
+pub const OBJECT: ValueType = 6;
 
 extern "C" {
     pub fn napi_create_function(
@@ -66,6 +87,23 @@ extern "C" {
         result: *mut Value,
     ) -> Status;
     pub fn napi_get_null(env: Env, result: *mut Value) -> Status;
+    pub fn napi_get_undefined(env: Env, result: *mut Value) -> Status;
+    pub fn napi_get_boolean(env: Env, value: bool, result: *mut Value) -> Status;
+    pub fn napi_typeof(env: Env, value: Value, result: *mut ValueType) -> Status;
+    pub fn napi_get_named_property(
+        env: Env,
+        object: Value,
+        utf8name: *const c_char,
+        result: *mut Value,
+    ) -> Status;
+    pub fn napi_get_value_double(env: Env, value: Value, result: *mut f64) -> Status;
+    pub fn napi_get_value_string_utf8(
+        env: Env,
+        value: Value,
+        buf: *mut c_char,
+        bufsize: usize,
+        result: *mut usize,
+    ) -> Status;
     pub fn napi_get_cb_info(
         env: Env,
         cbinfo: CallbackInfo,

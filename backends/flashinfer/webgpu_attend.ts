@@ -1,0 +1,193 @@
+/**
+ * Paged attention on the GPU for one planned batch, all recorded into one
+ * command encoder with one read-back:
+ *
+ * 1. decode_split.wgsl: per (kv head, fused query-head slice, KV chunk of a
+ *    decode token), the chunk's partial output and softmax state;
+ * 2. decode_reduce.wgsl: per (query head, decode token), the log-sum-exp
+ *    merge of its chunks into the output;
+ * 3. prefill.wgsl: per (kv head, packed row block, query tile), in passes
+ *    of PREFILL_KEYS_PER_PASS keys that carry the softmax state.
+ *
+ * The kernels write disjoint rows of one output buffer.
+ *
+ * @module
+ */
+
+import type { AttendInput } from "../../core/backend.ts";
+import { packParams, type ParamField, Submission } from "../../webgpu/mod.ts";
+import type { FlashinferCache } from "./webgpu_cache.ts";
+import { checkLength } from "./webgpu_cache_ops.ts";
+import { MAX_FUSED_HEADS, PREFILL_KEYS_PER_PASS } from "./webgpu_kernels.ts";
+import type { FlashinferPlan } from "./webgpu_plan.ts";
+
+/** Throws on anything the GPU must never see: shapes, page ids, sizes. */
+function checkAttend(
+  cache: FlashinferCache,
+  plan: FlashinferPlan,
+  input: AttendInput,
+): void {
+  const { config, device } = cache;
+  if (plan.pageSize !== config.blockSize) {
+    throw new RangeError(
+      `The plan was made for page size ${plan.pageSize} but layer ${config.index}'s cache uses block size ${config.blockSize}: plan the batch with blockSize ${config.blockSize}`,
+    );
+  }
+  const qRow = config.numQHeads * config.headDim;
+  checkLength("query", input.query.length, plan.numTokens * qRow);
+  checkLength("out", input.out.length, plan.numTokens * qRow);
+  if (plan.maxPageId >= cache.numBlocks) {
+    throw new RangeError(
+      `The plan uses block ${plan.maxPageId}, outside layer ${config.index}'s ${cache.numBlocks} blocks (0..${
+        cache.numBlocks - 1
+      })`,
+    );
+  }
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const grids = {
+    "split-KV chunks": plan.decodeChunks.length / 4,
+    "prefill tiles": plan.prefillTiles.length / 4,
+    "decode tokens": plan.decodeItems.length / 3,
+  };
+  for (const [what, n] of Object.entries(grids)) {
+    if (n > maxDim) {
+      throw new RangeError(
+        `The batch has ${n} ${what} but one WebGPU dispatch holds at most ${maxDim}: split the batch`,
+      );
+    }
+  }
+}
+
+/** Scratch sizes, refused when one binding could not hold them. */
+function scratchBytes(
+  cache: FlashinferCache,
+  plan: FlashinferPlan,
+  passes: number,
+) {
+  const { numQHeads, headDim } = cache.config;
+  const numChunks = plan.decodeChunks.length / 4;
+  const sizes = {
+    out: plan.numTokens * numQHeads * headDim * 4,
+    "split-KV partial outputs": numChunks * numQHeads * headDim * 4,
+    "split-KV states": numChunks * numQHeads * 8,
+    "prefill state": passes > 1
+      ? plan.numTokens * numQHeads * (1 + headDim / 4) * 16
+      : 16,
+  };
+  const max = cache.device.limits.maxStorageBufferBindingSize;
+  for (const [what, n] of Object.entries(sizes)) {
+    if (n > max) {
+      throw new RangeError(
+        `The batch's ${what} take ${n} bytes but this WebGPU device binds at most ${max} bytes per buffer: split the batch`,
+      );
+    }
+  }
+  return sizes;
+}
+
+/** Runs attention for the whole batch and fills `input.out`. */
+export async function attendPaged(
+  cache: FlashinferCache,
+  plan: FlashinferPlan,
+  input: AttendInput,
+  prefillKeysPerPass: number = PREFILL_KEYS_PER_PASS,
+): Promise<void> {
+  checkAttend(cache, plan, input);
+  if (plan.numTokens === 0) return;
+  const { config, device, scales: s } = cache;
+  const { numQHeads, numKvHeads } = config;
+  const numChunks = plan.decodeChunks.length / 4;
+  const numItems = plan.decodeItems.length / 3;
+  const numTiles = plan.prefillTiles.length / 4;
+  const passes = Math.ceil(plan.prefillEnd / prefillKeysPerPass);
+  const bytes = scratchBytes(cache, plan, passes);
+  const o = plan.offsets;
+  // The fields decode_split.wgsl and prefill.wgsl share, in struct order.
+  const head: ParamField[] = [
+    ["u32", numQHeads],
+    ["u32", numKvHeads],
+    ["u32", config.headDim],
+    ["u32", config.blockSize],
+    ["u32", cache.numSlots],
+    ["u32", config.kind === "sliding_window" ? config.slidingWindow! : 0],
+  ];
+  const tail: ParamField[] = [
+    ["f32", s.kScale],
+    ["f32", s.vScale],
+    ["i32", s.kZeroPoint],
+    ["i32", s.vZeroPoint],
+    ["f32", config.scale],
+    ["f32", config.softCap ?? 0],
+  ];
+  const paged: ParamField[] = [
+    ["u32", o.kvIndptr],
+    ["u32", o.kvIndices],
+    ["u32", o.lastPageLen],
+  ];
+
+  device.pushErrorScope("validation");
+  const job = new Submission(device);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const out = job.scratch(bytes.out, usage);
+  const query = job.storage(input.query);
+  const kv = [cache.kPages, cache.vPages, cache.tokenScales, plan.meta];
+  if (numChunks > 0) {
+    const partAcc = job.scratch(bytes["split-KV partial outputs"], usage);
+    const partMl = job.scratch(bytes["split-KV states"], usage);
+    const split = job.uniform(packParams([
+      ...head,
+      ["u32", numChunks],
+      ...paged,
+      ["u32", o.chunks],
+      ...tail,
+    ]));
+    const slices = Math.ceil(numQHeads / numKvHeads / MAX_FUSED_HEADS);
+    job.dispatch(
+      cache.pipelines.decodeSplit,
+      [split, query, ...kv, partAcc, partMl],
+      [numKvHeads * slices, numChunks],
+    );
+    const reduce = job.uniform(packParams([
+      ["u32", numQHeads],
+      ["u32", config.headDim],
+      ["u32", numItems],
+      ["u32", o.items],
+    ]));
+    job.dispatch(
+      cache.pipelines.decodeReduce,
+      [reduce, plan.meta, partAcc, partMl, out],
+      [numQHeads, numItems],
+    );
+  }
+  if (numTiles > 0) {
+    const state = job.scratch(bytes["prefill state"], usage);
+    // Passes run in order; each reads the state the previous one left.
+    for (let p = 0; p < passes; p++) {
+      const u = job.uniform(packParams([
+        ...head,
+        ["u32", numTiles],
+        ...paged,
+        ["u32", o.tiles],
+        ...tail,
+        ["u32", p * prefillKeysPerPass],
+        ["u32", prefillKeysPerPass],
+      ]));
+      job.dispatch(
+        cache.pipelines.prefill,
+        [u, query, out, ...kv, state],
+        [numQHeads, numTiles],
+      );
+    }
+  }
+  const result = job.read(out, 0, bytes.out); // submits now, in call order
+  const error = await device.popErrorScope();
+  await cache.throwTrackedErrors().catch((e) => {
+    result.catch(() => {});
+    throw e;
+  });
+  if (error) {
+    result.catch(() => {}); // the read fails too; the scope's error says why
+    throw new Error(`WebGPU attention failed: ${error.message}`);
+  }
+  input.out.set(new Float32Array(await result));
+}

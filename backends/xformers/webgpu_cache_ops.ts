@@ -1,0 +1,152 @@
+/**
+ * The xformers WebGPU cache writes: reshape_and_cache (cache_write.wgsl) and
+ * copy-on-write block copies, plus the input checks they share with the
+ * read-backs. Inputs are validated before anything reaches the GPU.
+ *
+ * @module
+ */
+
+import type { WriteInput } from "../../core/backend.ts";
+import type { CodeArray } from "../../core/codec.ts";
+import type { WebGpuCache } from "./webgpu_cache.ts";
+import { fp32Bits, grid2d, packParams, Submission } from "./webgpu_dispatch.ts";
+
+/** Raw codes of some slots, in core's storage types (see codecFor()). */
+export interface CodeReadout {
+  /** shape [numSlots, numKvHeads, headDim], the dtype's code array type */
+  readonly keys: CodeArray;
+  /** shape [numSlots, numKvHeads, headDim], the dtype's code array type */
+  readonly values: CodeArray;
+  /** per_token_head int8 only: shape [numSlots, numKvHeads], float32 */
+  readonly keyScales?: Float32Array;
+  /** per_token_head int8 only: shape [numSlots, numKvHeads], float32 */
+  readonly valueScales?: Float32Array;
+}
+
+/** Throws when a slot is outside the cache (callers skip -1 padding first). */
+export function checkSlot(
+  cache: WebGpuCache,
+  slot: number,
+  where: string,
+): void {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
+    throw new RangeError(
+      `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
+    );
+  }
+}
+
+/** Throws when a tensor's length is not the expected one. */
+export function checkLength(name: string, got: number, want: number): void {
+  if (got !== want) {
+    throw new RangeError(`${name} has ${got} elements, expected ${want}`);
+  }
+}
+
+/**
+ * Quantizes K/V into the cache through the slot mapping; submits, never
+ * waits. Long batches go in chunks of tokens whose K (or V) fits one storage
+ * binding. GPU-side errors are kept on the cache and thrown by its next
+ * attend or read-back (see WebGpuCache.track).
+ */
+export function writeCache(cache: WebGpuCache, input: WriteInput): void {
+  const { keys, values, slotMapping } = input;
+  const { numKvHeads, headDim, blockSize } = cache.config;
+  const row = numKvHeads * headDim;
+  checkLength("keys", keys.length, slotMapping.length * row);
+  checkLength("values", values.length, slotMapping.length * row);
+  slotMapping.forEach((slot, t) => {
+    if (slot !== -1) checkSlot(cache, slot, `slotMapping[${t}]`);
+  });
+  if (slotMapping.length === 0) return;
+  const s = cache.scales;
+  // per_token_head int8 is symmetric: its zero point is 0 (core/int8.ts).
+  const zp = (z: number) => cache.perTokenHead ? 0 : z;
+  const { limits } = cache.device;
+  const chunk = Math.floor(limits.maxStorageBufferBindingSize / (row * 4));
+  cache.device.pushErrorScope("validation");
+  const job = new Submission(cache.device);
+  for (let t0 = 0; t0 < slotMapping.length; t0 += chunk) {
+    const n = Math.min(chunk, slotMapping.length - t0);
+    const params = job.uniform(packParams([
+      ["u32", n],
+      ["u32", numKvHeads],
+      ["u32", headDim],
+      ["u32", blockSize],
+      ["u32", cache.numSlots],
+      ["u32", fp32Bits(s.kScale)],
+      ["u32", fp32Bits(s.vScale)],
+      ["i32", zp(s.kZeroPoint)],
+      ["i32", zp(s.vZeroPoint)],
+    ]));
+    job.dispatch(
+      cache.pipelines.cacheWrite,
+      [
+        params,
+        job.storage(keys.subarray(t0 * row, (t0 + n) * row)),
+        job.storage(values.subarray(t0 * row, (t0 + n) * row)),
+        job.storage(slotMapping.subarray(t0, t0 + n)),
+        cache.kCodes,
+        cache.vCodes,
+        cache.tokenScales,
+      ],
+      grid2d(n * numKvHeads, limits.maxComputeWorkgroupsPerDimension),
+    );
+  }
+  job.submit();
+  cache.track("write()", cache.device.popErrorScope());
+}
+
+/**
+ * Copies whole blocks, pairs in order (a later pair sees earlier copies, as
+ * sequential copies would). WebGPU cannot copy a buffer onto itself, so each
+ * block goes through a one-block scratch buffer; copies run in order.
+ */
+export function copyCacheBlocks(cache: WebGpuCache, pairs: Int32Array): void {
+  if (pairs.length % 2 !== 0) {
+    throw new RangeError(
+      `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
+    );
+  }
+  for (let i = 0; i < pairs.length; i += 2) {
+    for (const b of [pairs[i], pairs[i + 1]]) {
+      if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
+        throw new RangeError(
+          `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
+            cache.numBlocks - 1
+          }`,
+        );
+      }
+    }
+  }
+  if (pairs.length === 0) return;
+  cache.device.pushErrorScope("validation");
+  const job = new Submission(cache.device);
+  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const scratch = job.scratch(cache.blockBytes, usage);
+  const regions: [GPUBuffer, number, number][] = [
+    [cache.kCodes, 0, cache.blockBytes],
+    [cache.vCodes, 0, cache.blockBytes],
+  ];
+  if (cache.perTokenHead) {
+    const half = cache.numBlocks * cache.blockScaleBytes;
+    regions.push([cache.tokenScales, 0, cache.blockScaleBytes]);
+    regions.push([cache.tokenScales, half, cache.blockScaleBytes]);
+  }
+  for (let i = 0; i < pairs.length; i += 2) {
+    if (pairs[i] === pairs[i + 1]) continue;
+    for (const [buffer, base, size] of regions) {
+      const e = job.encoder;
+      e.copyBufferToBuffer(buffer, base + pairs[i] * size, scratch, 0, size);
+      e.copyBufferToBuffer(
+        scratch,
+        0,
+        buffer,
+        base + pairs[i + 1] * size,
+        size,
+      );
+    }
+  }
+  job.submit();
+  cache.track("copyBlocks()", cache.device.popErrorScope());
+}
