@@ -6,6 +6,7 @@
  * @module
  */
 
+import { loadModelConfig } from "../core/model_config.ts";
 import { loadCalibrationFile } from "../core/scales.ts";
 import { formatSelectionPlan } from "../core/selection_report.ts";
 import { Engine } from "../engine/engine.ts";
@@ -30,9 +31,13 @@ export async function startServer(
   o: ServeOptions,
   print: (line: string) => void = console.log,
 ): Promise<RunningServer> {
+  // Plan from config.json first: a bad --backend fails before the weights load.
+  const { plan, definitions } = await planSpec(
+    await loadModelConfig(modelDir),
+    select,
+  );
   const model = await Transformer.load(modelDir);
   const tokenizer = model.tokenizer!;
-  const { plan, definitions } = await planSpec(model.modelSpec, select);
   const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
   const maxModelLen = o.maxModelLen ??
     Number(raw.max_position_embeddings ?? 2048);
