@@ -36,7 +36,16 @@ export type MaybePromise<T> = T | Promise<T>;
 
 /** Whether a target can run here, and if not, what the user can do. */
 export type Availability =
-  | { readonly available: true; readonly detail?: string }
+  | {
+    readonly available: true;
+    readonly detail?: string;
+    /**
+     * Runs, but in software on the CPU (a WebGPU fallback adapter such as
+     * llvmpipe): `--target auto` uses it only when no other target serves
+     * the layer.
+     */
+    readonly software?: boolean;
+  }
   | { readonly available: false; readonly reason: string };
 
 /** One layer's cache in a backend's own layout. Opaque to the core. */

@@ -126,6 +126,7 @@ function rejectionsOf(
   probed: ProbedBackend,
   layer: LayerConfig,
   wanted: Target | "auto",
+  allowSoftware = true,
 ): { chosen?: BackendTarget; rejected: Rejection[] } {
   const rejected: Rejection[] = [];
   const targets = candidateTargets(probed.definition, wanted);
@@ -141,10 +142,20 @@ function rejectionsOf(
     });
   }
   for (const t of targets) {
+    // The reference target (TypeScript, fp64) is the last resort, like
+    // software WebGPU: the first pass does not consider it.
+    if (!allowSoftware && t.target === "reference") continue;
     const availability = probed.availability.get(t.target) ??
       { available: false, reason: "was not probed" };
     const reasons = [
       ...(availability.available ? [] : [availability.reason]),
+      ...(availability.available && availability.software && !allowSoftware
+        ? [
+          `${
+            availability.detail ?? "the target"
+          } runs in software on the CPU: used only when no other target serves the layer, or with --target ${t.target}`,
+        ]
+        : []),
       ...unsupportedReasons(t.capabilities, layer),
       ...(t.extraReasons?.(layer) ?? []),
     ];
@@ -236,22 +247,28 @@ export function selectBackends(
         : {}),
     };
     const rejected: Rejection[] = [];
-    for (const probed of pool) {
-      const r = rejectionsOf(probed, layer, wantedTarget);
-      rejected.push(...r.rejected);
-      if (r.chosen) {
-        return {
-          layer,
-          backend: probed.definition.name,
-          target: r.chosen.target,
-          kvReason: kv.reason,
-          backendReason: options.backend !== undefined
-            ? `--backend ${options.backend}`
-            : rejected.length === 0
-            ? `first in priority order (${order})`
-            : `first that serves it (${order})`,
-          rejected,
-        };
+    // Under --target auto, hardware targets first; software ones (a CPU
+    // WebGPU adapter) only if nothing else serves the layer.
+    const passes = wantedTarget === "auto" ? [false, true] : [true];
+    for (const allowSoftware of passes) {
+      rejected.length = 0; // the last pass's reasons are the ones that stand
+      for (const probed of pool) {
+        const r = rejectionsOf(probed, layer, wantedTarget, allowSoftware);
+        rejected.push(...r.rejected);
+        if (r.chosen) {
+          return {
+            layer,
+            backend: probed.definition.name,
+            target: r.chosen.target,
+            kvReason: kv.reason,
+            backendReason: options.backend !== undefined
+              ? `--backend ${options.backend}`
+              : rejected.length === 0
+              ? `first in priority order (${order})`
+              : `first that serves it (${order})`,
+            rejected,
+          };
+        }
       }
     }
     throw noBackendError(layer, rejected, backends, options, wantedTarget);

@@ -236,3 +236,37 @@ Deno.test("selectBackends() rejects a pinned backend that was never loaded", () 
     /Backend "mine" was not loaded/,
   );
 });
+
+Deno.test("selectBackends() under --target auto prefers hardware over a software WebGPU adapter", () => {
+  const soft = {
+    available: true,
+    software: true,
+    detail: 'WebGPU adapter "llvmpipe"',
+  } as const;
+  const gpuOnly = fake(
+    "flashinfer",
+    { webgpu: soft },
+    caps({ headDims: [64, 128, 256] }),
+  );
+  const cpu = fake("xformers", { native: up }, caps());
+  const auto = selectBackends(gemma, [gpuOnly, cpu]).decisions[1];
+  assert.equal(`${auto.backend}/${auto.target}`, "xformers/native");
+  assert.match(
+    auto.rejected[0].reasons[0],
+    /llvmpipe" runs in software on the CPU: used only when no other target serves the layer, or with --target webgpu/,
+  );
+  // Asked for explicitly, or with nothing else available, software serves.
+  assert.equal(
+    selectBackends(gemma, [gpuOnly, cpu], { target: "webgpu" }).decisions[1]
+      .target,
+    "webgpu",
+  );
+  assert.equal(
+    selectBackends(gemma, [gpuOnly, cpu], { backend: "flashinfer" })
+      .decisions[1].target,
+    "webgpu",
+  );
+  const alone = selectBackends(gemma, [gpuOnly]).decisions[1];
+  assert.equal(alone.target, "webgpu");
+  assert.deepEqual(alone.rejected, []);
+});

@@ -37,6 +37,7 @@ export const FLASHINFER_WEBGPU_TARGET: BackendTarget = {
     return {
       available: true,
       detail: `WebGPU adapter "${probe.adapterName}"${features}`,
+      software: probe.isFallbackAdapter,
     };
   },
   create: () => createFlashinferWebGpuBackend(),

@@ -38,6 +38,7 @@ export const XFORMERS_WEBGPU_TARGET: BackendTarget = {
     return {
       available: true,
       detail: `WebGPU adapter "${probe.adapterName}"${features}`,
+      software: probe.isFallbackAdapter,
     };
   },
   create: () => createXformersWebGpuBackend(),
