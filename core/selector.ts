@@ -122,11 +122,19 @@ function candidateTargets(
   return order.flatMap((t) => def.targets.filter((x) => x.target === t));
 }
 
+/**
+ * Which targets a selection pass considers: hardware only (native, WebGPU
+ * on a real GPU); then the TypeScript reference too; then anything,
+ * software WebGPU included (on llvmpipe, per-dispatch costs make it slower
+ * than the reference at the context lengths served here).
+ */
+type TargetPass = "hardware" | "reference" | "any";
+
 function rejectionsOf(
   probed: ProbedBackend,
   layer: LayerConfig,
   wanted: Target | "auto",
-  allowSoftware = true,
+  pass: TargetPass = "any",
 ): { chosen?: BackendTarget; rejected: Rejection[] } {
   const rejected: Rejection[] = [];
   const targets = candidateTargets(probed.definition, wanted);
@@ -142,14 +150,14 @@ function rejectionsOf(
     });
   }
   for (const t of targets) {
-    // The reference target (TypeScript, fp64) is the last resort, like
-    // software WebGPU: the first pass does not consider it.
-    if (!allowSoftware && t.target === "reference") continue;
+    // The reference target (TypeScript, fp64) is not considered by the
+    // hardware pass.
+    if (pass === "hardware" && t.target === "reference") continue;
     const availability = probed.availability.get(t.target) ??
       { available: false, reason: "was not probed" };
     const reasons = [
       ...(availability.available ? [] : [availability.reason]),
-      ...(availability.available && availability.software && !allowSoftware
+      ...(availability.available && availability.software && pass !== "any"
         ? [
           `${
             availability.detail ?? "the target"
@@ -249,11 +257,13 @@ export function selectBackends(
     const rejected: Rejection[] = [];
     // Under --target auto, hardware targets first; software ones (a CPU
     // WebGPU adapter) only if nothing else serves the layer.
-    const passes = wantedTarget === "auto" ? [false, true] : [true];
-    for (const allowSoftware of passes) {
+    const passes: TargetPass[] = wantedTarget === "auto"
+      ? ["hardware", "reference", "any"]
+      : ["any"];
+    for (const pass of passes) {
       rejected.length = 0; // the last pass's reasons are the ones that stand
       for (const probed of pool) {
-        const r = rejectionsOf(probed, layer, wantedTarget, allowSoftware);
+        const r = rejectionsOf(probed, layer, wantedTarget, pass);
         rejected.push(...r.rejected);
         if (r.chosen) {
           return {

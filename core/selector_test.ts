@@ -237,7 +237,7 @@ Deno.test("selectBackends() rejects a pinned backend that was never loaded", () 
   );
 });
 
-Deno.test("selectBackends() under --target auto prefers hardware over a software WebGPU adapter", () => {
+Deno.test("selectBackends() under --target auto prefers hardware, then the reference, then a software WebGPU adapter", () => {
   const soft = {
     available: true,
     software: true,
@@ -265,6 +265,11 @@ Deno.test("selectBackends() under --target auto prefers hardware over a software
     selectBackends(gemma, [gpuOnly, cpu], { backend: "flashinfer" })
       .decisions[1].target,
     "webgpu",
+  );
+  // The TypeScript reference comes before software WebGPU.
+  assert.equal(
+    selectBackends(gemma, [gpuOnly, reference]).decisions[1].backend,
+    "reference",
   );
   const alone = selectBackends(gemma, [gpuOnly]).decisions[1];
   assert.equal(alone.target, "webgpu");
