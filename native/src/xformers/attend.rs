@@ -1,7 +1,7 @@
 //! One attend call: split the batch into work items (decode: a sequence and
-//! kv head; prefill: a query tile and kv head), largest first, and run them
-//! on the thread pool through the kernel path's entry point, compiled with
-//! that path's target features.
+//! a range of its kv heads; prefill: a query tile and one kv head), largest
+//! first, and run them on the thread pool through the kernel path's entry
+//! point, compiled with that path's target features.
 
 use super::decode::decode;
 use super::prefill::{prefill, TILE_ROWS};
@@ -36,6 +36,7 @@ impl<T> Job<'_, T> {
         };
         self.layer.softmax_scale * k * self.raw_unit
     }
+    /// What one raw V unit is worth, applied once per output.
     pub fn v_factor(&self) -> f32 {
         let v = if self.kv.value_scales.is_some() {
             1.0
@@ -44,6 +45,7 @@ impl<T> Job<'_, T> {
         };
         v * self.raw_unit
     }
+    /// int8 zero points (0 otherwise), subtracted after summing.
     pub fn k_zero_point(&self) -> f32 {
         self.kv.scales.k_zero_point as f32
     }
