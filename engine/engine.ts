@@ -28,7 +28,11 @@ import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
 import { EngineMetrics } from "./metrics.ts";
 import { Sampler } from "./sampler.ts";
 import type { SamplingParams } from "./sampling_params.ts";
-import { Scheduler, type SchedulerConfig } from "./scheduler.ts";
+import {
+  RequestTooLargeError,
+  Scheduler,
+  type SchedulerConfig,
+} from "./scheduler.ts";
 import { type FinishReason, Sequence } from "./sequence.ts";
 import { RequestStream } from "./request_stream.ts";
 import { StopChecker } from "./stop_checker.ts";
@@ -164,6 +168,16 @@ export class Engine {
     if (prompt.length >= this.maxModelLen) {
       throw new RangeError(
         `The prompt has ${prompt.length} tokens but the model's context is ${this.maxModelLen}: shorten it`,
+      );
+    }
+    // A request whose whole sequence can never fit the pool would preempt
+    // itself forever: refuse it now.
+    const need = Math.ceil(
+      (prompt.length + params.maxTokens) / this.cache.blockSize,
+    );
+    if (need > this.cache.numBlocks) {
+      throw new RequestTooLargeError(
+        `The prompt (${prompt.length} tokens) plus max_tokens (${params.maxTokens}) needs ${need} KV blocks but the whole cache has ${this.cache.numBlocks}: lower max_tokens, shorten the prompt or raise --kv-cache-memory`,
       );
     }
     const id = this.#nextId++;
@@ -318,6 +332,9 @@ export class Engine {
   #kick(): void {
     if (this.#loop) return;
     this.#loop = (async () => {
+      // Start on the next tick, so requests added in the same turn share
+      // the first step.
+      await 0;
       try {
         while (await this.step()) {
           // Let HTTP handlers, aborts and new requests in between steps.

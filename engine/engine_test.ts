@@ -135,3 +135,16 @@ Deno.test("Engine refuses empty and over-long prompts with the reason", async ()
   );
   await e.shutdown();
 });
+
+Deno.test("Engine refuses a request whose prompt plus max_tokens can never fit the pool", async () => {
+  const e = await engine({ kvCacheMemory: 4 * 256 }); // 4 blocks of 4 tokens
+  assert.throws(
+    () => e.addRequest([1, 2, 3], greedy(20)),
+    /needs 6 KV blocks but the whole cache has 4: lower max_tokens/,
+  );
+  assert.equal(
+    (await e.addRequest([1, 2, 3], greedy(5)).result()).tokenIds.length,
+    5,
+  );
+  await e.shutdown();
+});
