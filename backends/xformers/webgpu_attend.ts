@@ -14,7 +14,7 @@ import type { PlannedBatch } from "../../core/batch.ts";
 import { type BatchMeta, packBatchMeta } from "./webgpu_batch_meta.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
-import { packParams, Submission } from "./webgpu_dispatch.ts";
+import { packParams, Submission } from "../../webgpu/submission.ts";
 import {
   DECODE_KEYS_PER_PASS,
   PREFILL_KEYS_PER_PASS,

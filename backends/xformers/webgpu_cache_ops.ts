@@ -9,7 +9,12 @@
 import type { WriteInput } from "../../core/backend.ts";
 import type { CodeArray } from "../../core/codec.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
-import { fp32Bits, grid2d, packParams, Submission } from "./webgpu_dispatch.ts";
+import {
+  fp32Bits,
+  grid2d,
+  packParams,
+  Submission,
+} from "../../webgpu/submission.ts";
 
 /** Raw codes of some slots, in core's storage types (see codecFor()). */
 export interface CodeReadout {

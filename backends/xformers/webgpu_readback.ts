@@ -12,7 +12,7 @@ import { codecFor } from "../../core/codec.ts";
 import { dequantizeInt8PerTokenHead } from "../../core/int8.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import { checkSlot, type CodeReadout } from "./webgpu_cache_ops.ts";
-import { Submission } from "./webgpu_dispatch.ts";
+import { Submission } from "../../webgpu/submission.ts";
 
 /** Raw codes (and per_token_head scales) of `slots`. slots: shape [n], int32 */
 export async function readCodes(
