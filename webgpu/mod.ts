@@ -26,3 +26,4 @@ export * from "./probe.ts";
 export * from "./shared_device.ts";
 export * from "./kv_wgsl.ts";
 export * from "./submission.ts";
+export * from "./device_attention.ts";
