@@ -16,25 +16,26 @@ import type {
 } from "../core/backend.ts";
 import { planBatch } from "../core/batch.ts";
 import { blocksForBudget } from "../core/blocks_for_budget.ts";
-import { dtypeInfo } from "../core/dtype.ts";
 import { KvCacheManager } from "../core/kv_cache_manager.ts";
-import {
-  DEFAULT_SCALES,
-  defaultScales,
-  type LayerKvScales,
-} from "../core/scales.ts";
+import type { LayerKvScales } from "../core/scales.ts";
 import type { SelectionPlan } from "../core/selector.ts";
+import {
+  checkKvScaleOptions,
+  deferredLayer,
+  fixedScales,
+  usesLayerScales,
+} from "./engine_kv_scales.ts";
 import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
 import { EngineMetrics } from "./metrics.ts";
 import { Sampler } from "./sampler.ts";
-import type { SamplingParams } from "./sampling_params.ts";
+import { type SamplingParams, samplingParams } from "./sampling_params.ts";
 import {
   RequestTooLargeError,
   Scheduler,
   type SchedulerConfig,
 } from "./scheduler.ts";
 import { type FinishReason, Sequence } from "./sequence.ts";
-import { RequestStream } from "./request_stream.ts";
+import { type RequestResult, RequestStream } from "./request_stream.ts";
 import { StopChecker } from "./stop_checker.ts";
 
 /** What the engine needs of a model. */
@@ -51,6 +52,8 @@ export interface EngineModel {
 export interface EngineTokenizer {
   decode(ids: readonly number[]): string;
   readonly eosTokenIds: readonly number[];
+  /** (optional) Text to ids: lets generate() and stream() take a string. */
+  encode?(text: string): number[];
 }
 
 /** Options for {@linkcode Engine.create}. */
@@ -63,15 +66,34 @@ export interface EngineOptions extends SchedulerConfig {
   readonly backends: readonly BackendDefinition[];
   /** Bytes for the KV cache of all layers together. @default 256 MiB */
   readonly kvCacheMemory?: number;
-  /** Per-layer scales from a calibration file; otherwise the defaults. */
+  /**
+   * Per-layer scales from a calibration file (loadKvQuantParams), one per
+   * layer; used by fp8 and per-tensor int8 layers. Not with
+   * calculateKvScales. Otherwise fp8 gets 1.0 (with a warning).
+   */
   readonly calibration?: readonly LayerKvScales[];
+  /**
+   * Estimate every fp8 / per-tensor int8 layer's scales from the K/V of the
+   * first prefill step (amax / format max), then keep them fixed; that
+   * layer's cache is created at its first write. Not with calibration.
+   * @default false
+   */
+  readonly calculateKvScales?: boolean;
   /** Longest prompt + output. */
   readonly maxModelLen: number;
   /** Receives warnings (fp8 scale fallback). @default console.warn */
   readonly warn?: (message: string) => void;
 }
 
-/** The engine. Create with {@linkcode Engine.create}. */
+/**
+ * The engine. Create it with {@linkcode Engine.create} from parts you built
+ * (a model, a tokenizer, a selection plan), or with `loadEngine()` from a
+ * model directory. There is no `new Engine({...})`: creating the backends
+ * and every layer's cache is asynchronous (native and WebGPU backends
+ * allocate through async calls), and a constructor that cannot await would
+ * either hand out an engine that is not ready or defer load errors to the
+ * first request; an awaited factory reports them where they happen.
+ */
 export class Engine {
   readonly cache: KvCacheManager;
   readonly scheduler: Scheduler;
@@ -80,7 +102,8 @@ export class Engine {
   readonly bytesPerBlock: number;
   readonly #model: EngineModel;
   readonly #tokenizer: EngineTokenizer;
-  readonly #attention: readonly LayerAttention[];
+  readonly #attention: LayerAttention[];
+  readonly #scales: (LayerKvScales | undefined)[];
   readonly #instances: readonly AttentionBackend[];
   readonly #streams = new Map<number, RequestStream>();
   #nextId = 0;
@@ -91,6 +114,7 @@ export class Engine {
   private constructor(
     o: EngineOptions,
     attention: LayerAttention[],
+    scales: (LayerKvScales | undefined)[],
     instances: AttentionBackend[],
     cache: KvCacheManager,
     bytesPerBlock: number,
@@ -98,6 +122,7 @@ export class Engine {
     this.#model = o.model;
     this.#tokenizer = o.tokenizer;
     this.#attention = attention;
+    this.#scales = scales;
     this.#instances = instances;
     this.cache = cache;
     this.bytesPerBlock = bytesPerBlock;
@@ -108,8 +133,16 @@ export class Engine {
     ].join(", ");
   }
 
-  /** Creates the backends and every layer's cache, sized from the memory budget. */
+  /**
+   * Creates the backends and every layer's cache, sized from the memory
+   * budget (with calculateKvScales, scaled layers' caches are created at the
+   * first prefill instead).
+   *
+   * @throws {CalibrationError} When calibration and calculateKvScales are
+   * both given, or either is given but no layer has per-layer scales.
+   */
   static async create(o: EngineOptions): Promise<Engine> {
+    checkKvScaleOptions(o.plan, o);
     const instances = new Map<string, AttentionBackend>();
     for (const d of o.plan.decisions) {
       const key = `${d.backend}/${d.target}`;
@@ -137,16 +170,28 @@ export class Engine {
     );
     const blockSize = o.plan.decisions[0]?.layer.blockSize ?? 16;
     const attention: LayerAttention[] = [];
-    for (const { d, backend } of layers) {
+    const scales: (LayerKvScales | undefined)[] = [];
+    for (const [l, { d, backend }] of layers.entries()) {
+      if (o.calculateKvScales && usesLayerScales(d.layer)) {
+        attention.push(deferredLayer(backend, d.layer, numBlocks, (a, s) => {
+          attention[l] = a;
+          scales[l] = s;
+        }));
+        scales.push(undefined);
+        continue;
+      }
+      const s = fixedScales(d.layer, o.calibration?.[l], o.warn);
       const cache: LayerCache = await backend.createCache(d.layer, {
         numBlocks,
-        scales: scalesFor(d.layer, o.calibration?.[d.layer.index], o.warn),
+        scales: s,
       });
       attention.push({ backend, cache });
+      scales.push(s);
     }
     return new Engine(
       o,
       attention,
+      scales,
       [...instances.values()],
       new KvCacheManager({ numBlocks, blockSize }),
       bytesPerBlock,
@@ -170,18 +215,21 @@ export class Engine {
         `The prompt has ${prompt.length} tokens but the model's context is ${this.maxModelLen}: shorten it`,
       );
     }
-    // A request whose whole sequence can never fit the pool would preempt
-    // itself forever: refuse it now.
-    const need = Math.ceil(
-      (prompt.length + params.maxTokens) / this.cache.blockSize,
+    const id = this.#nextId++;
+    // Output ends at max_tokens or at the context, whichever comes first.
+    const maxTokens = Math.min(
+      params.maxTokens,
+      this.maxModelLen - prompt.length,
     );
+    const seq = new Sequence(id, prompt, id, maxTokens);
+    // A request whose whole sequence can never fit the pool would preempt
+    // itself forever (or never be admitted): refuse it now.
+    const need = Math.ceil(seq.maxCachedTokens / this.cache.blockSize);
     if (need > this.cache.numBlocks) {
       throw new RequestTooLargeError(
         `The prompt (${prompt.length} tokens) plus max_tokens (${params.maxTokens}) needs ${need} KV blocks but the whole cache has ${this.cache.numBlocks}: lower max_tokens, shorten the prompt or raise --kv-cache-memory`,
       );
     }
-    const id = this.#nextId++;
-    const seq = new Sequence(id, prompt, id);
     this.scheduler.add(seq);
     const stream = new RequestStream(
       seq,
@@ -194,6 +242,88 @@ export class Engine {
     this.metrics.requestArrived(seq.id, prompt.length);
     this.#kick();
     return stream;
+  }
+
+  /**
+   * Generates one completion and returns its text (the stop string, if
+   * one ended it, left out). `prompt` is text (the tokenizer must have
+   * `encode`) or token ids; `params` are sampling parameters with the
+   * OpenAI defaults filled in (temperature 1, max_tokens 16).
+   *
+   * @example Greedy text from the demo model on the reference backend
+   * ```ts
+   * import { loadEngine } from "./engine_load.ts";
+   * import referenceBackend from "../backends/reference/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const engine = await loadEngine(
+   *   new URL("../models/demo-gemma2", import.meta.url).pathname,
+   *   { backends: [referenceBackend], select: { kvCacheDtype: "fp8_e4m3" } },
+   * );
+   * const a = await engine.generate("A time to", { temperature: 0, maxTokens: 4 });
+   * const b = await engine.generate("A time to", { temperature: 0, maxTokens: 4 });
+   * assert.equal(a, b); // greedy is deterministic
+   * assert.ok(a.length > 0);
+   * await engine.shutdown();
+   * ```
+   */
+  async generate(
+    prompt: string | readonly number[],
+    params: Partial<SamplingParams> = {},
+  ): Promise<string> {
+    return (await this.#request(prompt, params).result()).text;
+  }
+
+  /**
+   * Like {@linkcode Engine.generate}, as text deltas while they are made.
+   * Breaking out of the loop aborts the request and frees its blocks.
+   *
+   * @example Streaming
+   * ```ts
+   * import { loadEngine } from "./engine_load.ts";
+   * import referenceBackend from "../backends/reference/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const engine = await loadEngine(
+   *   new URL("../models/demo-gemma2", import.meta.url).pathname,
+   *   { backends: [referenceBackend] },
+   * );
+   * const params = { temperature: 0, maxTokens: 3, ignoreEos: true };
+   * let text = "";
+   * for await (const delta of engine.stream("To every", params)) text += delta;
+   * assert.equal(text, await engine.generate("To every", params));
+   * await engine.shutdown();
+   * ```
+   */
+  async *stream(
+    prompt: string | readonly number[],
+    params: Partial<SamplingParams> = {},
+  ): AsyncGenerator<string, RequestResult> {
+    const stream = this.#request(prompt, params);
+    try {
+      for await (const delta of stream) if (delta.text) yield delta.text;
+      return await stream.result();
+    } finally {
+      stream.abort();
+    }
+  }
+
+  #request(
+    prompt: string | readonly number[],
+    params: Partial<SamplingParams>,
+  ): RequestStream {
+    let ids: readonly number[];
+    if (typeof prompt === "string") {
+      if (!this.#tokenizer.encode) {
+        throw new TypeError(
+          "The prompt is text but the engine's tokenizer has no encode(): pass token ids or a tokenizer with encode",
+        );
+      }
+      ids = this.#tokenizer.encode(prompt);
+    } else {
+      ids = prompt;
+    }
+    return this.addRequest(ids, samplingParams(params));
   }
 
   /** Runs one scheduling step; returns false when there was nothing to do. */
@@ -370,20 +500,17 @@ export class Engine {
     return this.#backendNames;
   }
 
+  /**
+   * Each layer's K/V scales: fixed from the start, or, with
+   * calculateKvScales, undefined for scaled layers until the first prefill
+   * measures them. 16/32-bit layers show scale 1.
+   */
+  get kvScales(): readonly (LayerKvScales | undefined)[] {
+    return [...this.#scales];
+  }
+
   /** Requests waiting or running. */
   get numRequests(): number {
     return this.#streams.size;
   }
-}
-
-function scalesFor(
-  layer: SelectionPlan["decisions"][number]["layer"],
-  calibrated: LayerKvScales | undefined,
-  warn?: (message: string) => void,
-): LayerKvScales {
-  if (!dtypeInfo(layer.kvDtype).quantized) return DEFAULT_SCALES;
-  if (layer.kvDtype === "int8" && layer.int8Scheme === "per_token_head") {
-    return DEFAULT_SCALES;
-  }
-  return calibrated ?? defaultScales(layer.kvDtype, warn);
 }

@@ -24,12 +24,31 @@ export class Sequence {
   /** Arrival order: earlier sequences are scheduled first and preempted last. */
   readonly arrival: number;
   numPreemptions = 0;
+  /**
+   * Most tokens it may generate (max_tokens, capped by the context). The
+   * guaranteed_no_evict policy reserves blocks for all of them at admission.
+   */
+  readonly maxTokens: number;
 
-  constructor(id: number, prompt: readonly number[], arrival: number) {
+  constructor(
+    id: number,
+    prompt: readonly number[],
+    arrival: number,
+    maxTokens = Infinity,
+  ) {
     this.id = id;
     this.tokens = [...prompt];
     this.promptLength = prompt.length;
     this.arrival = arrival;
+    this.maxTokens = maxTokens;
+  }
+
+  /**
+   * Most tokens whose K/V the cache will ever hold: the prompt and every
+   * output token but the last, which is sampled and never run.
+   */
+  get maxCachedTokens(): number {
+    return this.promptLength + this.maxTokens - 1;
   }
 
   /** Generated tokens so far. */
