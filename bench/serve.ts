@@ -105,6 +105,7 @@ async function run(o: ServeBenchOptions, command: string): Promise<void> {
         seed: o.seed,
         onProgress: (s) => progress.update(s),
         warn: (m) => warnings.add(m),
+        engine: o.engine,
       });
       progress.finish();
       console.log(
@@ -145,9 +146,14 @@ function notesFor(
 ): string[] {
   const notes: string[] = [];
   const s = o.configs[0].select;
+  notes.push(`Scheduling policy: ${o.engine.schedulingPolicy}`);
   if (results.some((r) => r.kvDtypes.includes("fp8"))) {
     notes.push(
-      "fp8 scales: 1.0 for every layer (no calibration file; vLLM's default). Throughput does not depend on the scale.",
+      o.engine.kvQuantParamsPath !== undefined
+        ? `fp8 scales: from ${o.engine.kvQuantParamsPath} (--kv-quant-params-path). Throughput does not depend on the scale.`
+        : o.engine.calculateKvScales
+        ? "fp8 scales: measured on each engine's first prefill, then fixed (--calculate-kv-scales). Throughput does not depend on the scale."
+        : "fp8 scales: 1.0 for every layer (no calibration file; vLLM's default). Throughput does not depend on the scale.",
     );
   }
   if (results.some((r) => r.kvDtypes.includes("int8"))) {

@@ -7,6 +7,10 @@
  */
 
 import type { SelectOptions } from "../core/selector.ts";
+import {
+  parseSchedulingPolicy,
+  type SchedulingPolicy,
+} from "../engine/scheduler.ts";
 import { parseBytes } from "../server/serve_options.ts";
 import {
   parseSelectionArgs,
@@ -31,6 +35,15 @@ export interface BenchConfig {
   readonly select: SelectOptions;
 }
 
+/** Engine options passed to every configuration's engine as they are. */
+export interface BenchEngineOptions {
+  readonly schedulingPolicy: SchedulingPolicy;
+  /** A calibration file: used by configurations with per-layer scales. */
+  readonly kvQuantParamsPath?: string;
+  /** Measure scales on the first prefill, in configurations with per-layer scales. */
+  readonly calculateKvScales: boolean;
+}
+
 /** Parsed `bench serve` options. */
 export interface ServeBenchOptions {
   readonly help: boolean;
@@ -42,6 +55,7 @@ export interface ServeBenchOptions {
   readonly numRequests?: number;
   readonly maxNumSeqs?: number;
   readonly maxNumBatchedTokens: number;
+  readonly engine: BenchEngineOptions;
   readonly seed: number;
   readonly quick: boolean;
   readonly outDir: string;
@@ -55,6 +69,9 @@ const FLAGS = {
   "num-requests": { type: "string" },
   "max-num-seqs": { type: "string" },
   "max-num-batched-tokens": { type: "string", default: "2048" },
+  "scheduling-policy": { type: "string", default: "max_utilization" },
+  "kv-quant-params-path": { type: "string" },
+  "calculate-kv-scales": { type: "boolean", default: false },
   seed: { type: "string", default: "0" },
   quick: { type: "boolean", default: false },
   "out-dir": { type: "string", default: "bench/results" },
@@ -74,6 +91,9 @@ export const SERVE_BENCH_HELP =
   --num-requests N                  (default: 64, ${QUICK_REQUESTS} with --quick)
   --max-num-seqs N                  sequences per step (default: 64)
   --max-num-batched-tokens N        tokens per step (default: 2048)
+  --scheduling-policy max_utilization|guaranteed_no_evict   (default: max_utilization)
+  --kv-quant-params-path FILE       per-layer k/v scales, for the configurations whose cache has them (fp8, int8 per_tensor)
+  --calculate-kv-scales             measure those scales on the first prefill instead (fp8 otherwise uses 1.0)
   --seed N                          prompt seed (default: 0)
   --quick                           ${QUICK_REQUESTS} requests and a 4x smaller KV budget (same pressure, 4x shorter)
   --out-dir DIR                     where serve-<dataset>.md and the SVG plots go (default: bench/results)
@@ -119,6 +139,21 @@ export function parseServeBenchArgs(args: string[]): ServeBenchOptions {
       throw new UsageError(`--kv-cache-memory: ${(e as Error).message}`);
     }
   }
+  let schedulingPolicy: SchedulingPolicy;
+  try {
+    schedulingPolicy = parseSchedulingPolicy(
+      String(values["scheduling-policy"]),
+    );
+  } catch (e) {
+    throw new UsageError(`--scheduling-policy: ${(e as Error).message}`);
+  }
+  const kvQuantParamsPath = values["kv-quant-params-path"];
+  const calculateKvScales = values["calculate-kv-scales"] === true;
+  if (kvQuantParamsPath !== undefined && calculateKvScales) {
+    throw new UsageError(
+      `--kv-quant-params-path "${kvQuantParamsPath}" and --calculate-kv-scales were both given: the scales come from one source; drop one`,
+    );
+  }
   return {
     help: values.help,
     datasets: dataset === "both" ? DATASET_NAMES : [dataset as DatasetName],
@@ -132,6 +167,11 @@ export function parseServeBenchArgs(args: string[]): ServeBenchOptions {
       values["max-num-batched-tokens"],
       1,
     )!,
+    engine: {
+      schedulingPolicy,
+      ...(kvQuantParamsPath !== undefined ? { kvQuantParamsPath } : {}),
+      calculateKvScales,
+    },
     seed: int("seed", values.seed, 0)!,
     quick: values.quick,
     outDir: values["out-dir"],

@@ -11,9 +11,14 @@ import type { BackendDefinition } from "../core/backend.ts";
 import type { ModelSpec } from "../core/model_config.ts";
 import type { SelectionPlan } from "../core/selector.ts";
 import { Engine, type EngineTokenizer } from "../engine/engine.ts";
+import {
+  loadKvQuantParams,
+  usesLayerScales,
+} from "../engine/engine_kv_scales.ts";
 import type { ForwardBatch, LayerAttention } from "../engine/forward_batch.ts";
 import { samplingParams } from "../engine/sampling_params.ts";
 import { type DatasetShape, syntheticPrompts } from "./datasets.ts";
+import type { BenchEngineOptions } from "./serve_options.ts";
 import { processCpuSeconds } from "./machine.ts";
 import type { ProgressState } from "./progress.ts";
 import { AttentionTimer } from "./timed_attention.ts";
@@ -48,6 +53,12 @@ export interface ServeRunOptions {
   readonly onProgress?: (state: ProgressState) => void;
   /** Receives the engine's warnings (the fp8 scale fallback). */
   readonly warn?: (message: string) => void;
+  /**
+   * Scheduling policy and K/V scale source. The scale source applies only
+   * when the plan has layers with per-layer scales (a bf16 configuration
+   * of the same run has none). @default max_utilization, no scale source
+   */
+  readonly engine?: BenchEngineOptions;
 }
 
 /** The KV pool the budget bought. */
@@ -115,6 +126,11 @@ export async function runServe(
       elapsedS: (performance.now() - t0) / 1000,
     });
   };
+  const scaled = o.plan.decisions.some((d) => usesLayerScales(d.layer));
+  const path = scaled ? o.engine?.kvQuantParamsPath : undefined;
+  const calibration = path !== undefined
+    ? await loadKvQuantParams(path, o.plan)
+    : undefined;
   const engine: Engine = await Engine.create({
     model: {
       vocabSize: model.vocabSize,
@@ -135,6 +151,9 @@ export async function runServe(
     maxNumSeqs: dataset.maxBatch,
     maxNumBatchedTokens: o.maxNumBatchedTokens ?? 2048,
     ...(o.warn ? { warn: o.warn } : {}),
+    schedulingPolicy: o.engine?.schedulingPolicy ?? "max_utilization",
+    calculateKvScales: scaled && (o.engine?.calculateKvScales ?? false),
+    ...(calibration ? { calibration } : {}),
   });
   // The scheduler admits a request by its prompt alone; one that can never
   // hold prompt + output would be preempted and recomputed forever.

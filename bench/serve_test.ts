@@ -9,7 +9,11 @@ import {
 import { UsageError } from "../tools/cli_options.ts";
 import type { DatasetShape } from "./datasets.ts";
 import type { MachineInfo } from "./machine.ts";
-import { parseServeBenchArgs, shapeFor } from "./serve_options.ts";
+import {
+  type BenchEngineOptions,
+  parseServeBenchArgs,
+  shapeFor,
+} from "./serve_options.ts";
 import { writeServeReport } from "./serve_report.ts";
 import { runServe, type ServeModel, type ServeResult } from "./serve_run.ts";
 
@@ -32,12 +36,21 @@ const SHAPE: DatasetShape = {
 
 async function run(
   kvCacheDtype: KvCacheDtype,
-  o: { kvCacheMemory?: number; dataset?: DatasetShape } = {},
+  o: {
+    kvCacheMemory?: number;
+    dataset?: DatasetShape;
+    engine?: BenchEngineOptions;
+    int8Scheme?: "per_tensor" | "per_token_head";
+  } = {},
 ): Promise<ServeResult> {
   const plan = selectBackends(MODEL.spec, [{
     definition: referenceBackend,
     availability: new Map([["reference", { available: true }]]),
-  }], { kvCacheDtype, int8Scheme: "per_token_head", blockSize: 4 });
+  }], {
+    kvCacheDtype,
+    int8Scheme: o.int8Scheme ?? "per_token_head",
+    blockSize: 4,
+  });
   return await runServe(MODEL, {
     label: kvCacheDtype,
     dataset: o.dataset ?? SHAPE,
@@ -46,6 +59,7 @@ async function run(
     kvCacheMemory: o.kvCacheMemory ?? 1 << 20,
     seed: 1,
     warn: () => {},
+    ...(o.engine ? { engine: o.engine } : {}),
   });
 }
 
@@ -104,6 +118,40 @@ Deno.test("runServe() counts preemptions and recomputed tokens when the pool is 
   assert.equal(r.outputTokens, 18);
   assert.ok(r.preemptions > 0, "expected preemptions");
   assert.ok(r.recomputedTokens > 0, "expected recomputation");
+});
+
+Deno.test("runServe() under guaranteed_no_evict runs the short pool with zero preemptions", async () => {
+  const bytesPerBlock = 2 * 4 * 2 * 8 * 2 * 2;
+  const dataset = { ...SHAPE, inputLen: 3, outputLen: 6, maxBatch: 3 };
+  const r = await run("bf16", {
+    kvCacheMemory: 3 * bytesPerBlock,
+    dataset,
+    engine: {
+      schedulingPolicy: "guaranteed_no_evict",
+      calculateKvScales: false,
+    },
+  });
+  assert.equal(r.outputTokens, 18);
+  assert.equal(r.preemptions, 0);
+  assert.equal(r.recomputedTokens, 0);
+  // Each request reserves 2 of the 3 blocks: one runs at a time.
+  assert.equal(r.maxBatch, 1);
+});
+
+Deno.test("runServe() applies --calculate-kv-scales to configurations with layer scales only", async () => {
+  const engine = {
+    schedulingPolicy: "max_utilization",
+    calculateKvScales: true,
+  } as const;
+  // Per-tensor int8 has no default scale: it runs only because the first
+  // prefill measures one; bf16 has none to measure and runs unchanged.
+  const int8 = await run("int8", { engine, int8Scheme: "per_tensor" });
+  assert.equal(int8.outputTokens, 12);
+  await assert.rejects(
+    run("int8", { int8Scheme: "per_tensor" }),
+    /No scales for the per-tensor int8 KV cache/,
+  );
+  assert.equal((await run("bf16", { engine })).outputTokens, 12);
 });
 
 Deno.test("runServe() refuses a pool that cannot hold one request", async () => {
@@ -172,5 +220,36 @@ Deno.test("parseServeBenchArgs() reads a dtype list and names a bad flag", () =>
   assert.throws(
     () => parseServeBenchArgs(["--kv-cache-dtype", "bf16,fp7"]),
     /--kv-cache-dtype/,
+  );
+});
+
+Deno.test("parseServeBenchArgs() reads the scheduling policy and one K/V scale source", () => {
+  const o = parseServeBenchArgs([]);
+  assert.deepEqual(o.engine, {
+    schedulingPolicy: "max_utilization",
+    calculateKvScales: false,
+  });
+  const p = parseServeBenchArgs([
+    "--scheduling-policy",
+    "guaranteed_no_evict",
+    "--kv-quant-params-path",
+    "scales.json",
+  ]);
+  assert.equal(p.engine.schedulingPolicy, "guaranteed_no_evict");
+  assert.equal(p.engine.kvQuantParamsPath, "scales.json");
+  assert.throws(
+    () => parseServeBenchArgs(["--scheduling-policy", "lifo"]),
+    (e) =>
+      e instanceof UsageError &&
+      /--scheduling-policy: "lifo" is not a scheduling policy/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      parseServeBenchArgs([
+        "--kv-quant-params-path",
+        "scales.json",
+        "--calculate-kv-scales",
+      ]),
+    /both given: the scales come from one source/,
   );
 });

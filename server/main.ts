@@ -7,11 +7,15 @@
  */
 
 import { loadModelConfig } from "../core/model_config.ts";
-import { loadCalibrationFile } from "../core/scales.ts";
 import { formatSelectionPlan } from "../core/selection_report.ts";
 import { Engine } from "../engine/engine.ts";
+import {
+  checkKvScaleOptions,
+  loadKvQuantParams,
+  usesLayerScales,
+} from "../engine/engine_kv_scales.ts";
 import { Transformer } from "../engine/transformer.ts";
-import type { SelectOptions } from "../core/selector.ts";
+import type { SelectionPlan, SelectOptions } from "../core/selector.ts";
 import { planSpec } from "../tools/plan_model.ts";
 import { createApp, type ServerTokenizer } from "./app.ts";
 import type { ServeOptions } from "./serve_options.ts";
@@ -36,16 +40,16 @@ export async function startServer(
     await loadModelConfig(modelDir),
     select,
   );
+  // Then the scale flags and the calibration file, also before the weights.
+  checkKvScaleOptions(plan, o);
+  const calibration = o.kvQuantParamsPath !== undefined
+    ? await loadKvQuantParams(o.kvQuantParamsPath, plan, o)
+    : undefined;
   const model = await Transformer.load(modelDir);
   const tokenizer = model.tokenizer!;
   const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
   const maxModelLen = o.maxModelLen ??
     Number(raw.max_position_embeddings ?? 2048);
-  const calibration = o.calibration
-    ? await loadCalibrationFile(o.calibration, {
-      numLayers: model.modelSpec.layers.length,
-    })
-    : undefined;
   const engine = await Engine.create({
     model: {
       vocabSize: model.config.vocabSize,
@@ -59,6 +63,8 @@ export async function startServer(
     maxModelLen,
     maxNumSeqs: o.maxNumSeqs,
     maxNumBatchedTokens: o.maxNumBatchedTokens,
+    schedulingPolicy: o.schedulingPolicy,
+    calculateKvScales: o.calculateKvScales,
   });
   const serverTokenizer: ServerTokenizer = {
     encode: (text) => tokenizer.encode(text),
@@ -85,6 +91,9 @@ export async function startServer(
   }, app);
   const url = `http://${o.host}:${server.addr.port}`;
   print(
+    `Scheduling: ${o.schedulingPolicy}; KV scales: ${scaleSource(o, plan)}`,
+  );
+  print(
     `Serving "${modelName}" (max ${maxModelLen} tokens) on ${url}/v1  (POST /v1/completions, /v1/chat/completions; GET /v1/models, /health, /metrics)`,
   );
   let stopping: Promise<void> | undefined;
@@ -102,4 +111,17 @@ export async function startServer(
     await drained;
   };
   return { url, engine, stop: () => stopping ??= stop() };
+}
+
+function scaleSource(o: ServeOptions, plan: SelectionPlan): string {
+  if (!plan.decisions.some((d) => usesLayerScales(d.layer))) {
+    return "none (no layer is stored with per-layer scales)";
+  }
+  if (o.kvQuantParamsPath !== undefined) {
+    return `from ${o.kvQuantParamsPath} (--kv-quant-params-path)`;
+  }
+  if (o.calculateKvScales) {
+    return "measured on the first prefill, then fixed (--calculate-kv-scales)";
+  }
+  return "1.0 (no --kv-quant-params-path or --calculate-kv-scales)";
 }

@@ -5,6 +5,11 @@
  * @module
  */
 
+import {
+  parseSchedulingPolicy,
+  type SchedulingPolicy,
+} from "../engine/scheduler.ts";
+
 /** Engine and socket options parsed from flags. */
 export interface ServeOptions {
   readonly host: string;
@@ -13,7 +18,12 @@ export interface ServeOptions {
   readonly maxNumSeqs: number;
   readonly maxNumBatchedTokens: number;
   readonly maxModelLen?: number;
-  readonly calibration?: string;
+  /** How requests are admitted (engine/scheduler.ts). */
+  readonly schedulingPolicy: SchedulingPolicy;
+  /** A calibration file with per-layer K/V scales (docs/CALIBRATION.md). */
+  readonly kvQuantParamsPath?: string;
+  /** Measure per-layer K/V scales on the first prefill. */
+  readonly calculateKvScales: boolean;
   readonly servedModelName?: string;
   /** Seconds in-flight requests get to finish after SIGINT/SIGTERM. */
   readonly shutdownTimeout: number;
@@ -27,7 +37,10 @@ export const SERVE_FLAGS = {
   "max-num-seqs": { type: "string", default: "64" },
   "max-num-batched-tokens": { type: "string", default: "2048" },
   "max-model-len": { type: "string" },
+  "scheduling-policy": { type: "string", default: "max_utilization" },
+  "kv-quant-params-path": { type: "string" },
   calibration: { type: "string" },
+  "calculate-kv-scales": { type: "boolean", default: false },
   "served-model-name": { type: "string" },
   "shutdown-timeout": { type: "string", default: "10" },
 } as const;
@@ -37,7 +50,13 @@ export const SERVE_HELP =
   `  --host HOST                       (default: 127.0.0.1)
   --port PORT                       (default: 8000; 0 picks a free port)
   --kv-cache-memory SIZE            KV cache for all layers, e.g. 64MiB, 1GiB, 268435456 (default: 64MiB)
-  --calibration FILE                per-layer k/v scales (docs/CALIBRATION.md); fp8 defaults to 1.0
+  --kv-quant-params-path FILE       per-layer k/v scales for fp8 / int8 per_tensor caches (docs/CALIBRATION.md; alias --calibration)
+  --calculate-kv-scales             measure per-layer k/v scales on the first prefill, then keep them (docs/CALIBRATION.md)
+                                    (neither: fp8 uses scale 1.0 with a warning; int8 per_tensor needs one of the two)
+  --scheduling-policy max_utilization|guaranteed_no_evict
+                                    max_utilization admits greedily and preempts the newest request by recompute when
+                                    blocks run out; guaranteed_no_evict reserves prompt + max_tokens per request and
+                                    never preempts (default: max_utilization)
   --max-num-seqs N                  sequences per step (default: 64)
   --max-num-batched-tokens N        tokens per step (default: 2048)
   --max-model-len N                 prompt + output limit (default: the model's max_position_embeddings)
@@ -95,6 +114,13 @@ export function serveOptionsFromFlags(
     throw new Error(`--kv-cache-memory: ${(e as Error).message}`);
   }
   const port = int("port", 0);
+  let schedulingPolicy: SchedulingPolicy;
+  try {
+    schedulingPolicy = parseSchedulingPolicy(String(v["scheduling-policy"]));
+  } catch (e) {
+    throw new Error(`--scheduling-policy: ${(e as Error).message}`);
+  }
+  const kvQuantParamsPath = scaleFlags(v);
   if (port > 65535) throw new Error(`--port: ${port} is not a port (0..65535)`);
   return {
     host: String(v.host),
@@ -105,12 +131,39 @@ export function serveOptionsFromFlags(
     ...(v["max-model-len"] !== undefined
       ? { maxModelLen: int("max-model-len", 2) }
       : {}),
-    ...(typeof v.calibration === "string"
-      ? { calibration: v.calibration }
-      : {}),
+    schedulingPolicy,
+    ...(kvQuantParamsPath !== undefined ? { kvQuantParamsPath } : {}),
+    calculateKvScales: v["calculate-kv-scales"] === true,
     ...(typeof v["served-model-name"] === "string"
       ? { servedModelName: v["served-model-name"] }
       : {}),
     shutdownTimeout: int("shutdown-timeout", 0),
   };
+}
+
+/**
+ * The calibration path from --kv-quant-params-path (or its alias
+ * --calibration), refusing both spellings at once and a path together with
+ * --calculate-kv-scales: the scales come from one source.
+ */
+function scaleFlags(
+  v: Record<string, string | boolean | undefined>,
+): string | undefined {
+  const path = v["kv-quant-params-path"], alias = v.calibration;
+  if (typeof path === "string" && typeof alias === "string") {
+    throw new Error(
+      "--kv-quant-params-path and --calibration are the same flag: give it once",
+    );
+  }
+  const file = typeof path === "string"
+    ? path
+    : typeof alias === "string"
+    ? alias
+    : undefined;
+  if (file !== undefined && v["calculate-kv-scales"] === true) {
+    throw new Error(
+      `--kv-quant-params-path "${file}" and --calculate-kv-scales were both given: the scales come from one source; keep the file for fixed, known scales or the flag to measure them on the first prefill`,
+    );
+  }
+  return file;
 }

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { parseSelectionArgs } from "../tools/cli_options.ts";
+import { SERVE_FLAGS, serveOptionsFromFlags } from "./serve_options.ts";
+
+const parse = (...args: string[]) =>
+  serveOptionsFromFlags(parseSelectionArgs(args, SERVE_FLAGS).values);
+
+Deno.test("serveOptionsFromFlags() defaults to max_utilization with no scale source", () => {
+  const o = parse();
+  assert.equal(o.schedulingPolicy, "max_utilization");
+  assert.equal(o.calculateKvScales, false);
+  assert.equal(o.kvQuantParamsPath, undefined);
+});
+
+Deno.test("serveOptionsFromFlags() reads --scheduling-policy and refuses an unknown one", () => {
+  assert.equal(
+    parse("--scheduling-policy", "guaranteed_no_evict").schedulingPolicy,
+    "guaranteed_no_evict",
+  );
+  assert.throws(
+    () => parse("--scheduling-policy", "fcfs"),
+    /--scheduling-policy: "fcfs" is not a scheduling policy: use max_utilization or guaranteed_no_evict/,
+  );
+});
+
+Deno.test("serveOptionsFromFlags() takes one scale source: --kv-quant-params-path (alias --calibration) or --calculate-kv-scales", () => {
+  assert.equal(
+    parse("--kv-quant-params-path", "a.json").kvQuantParamsPath,
+    "a.json",
+  );
+  assert.equal(parse("--calibration", "b.json").kvQuantParamsPath, "b.json");
+  assert.equal(parse("--calculate-kv-scales").calculateKvScales, true);
+  assert.throws(
+    () => parse("--kv-quant-params-path", "a.json", "--calculate-kv-scales"),
+    /--kv-quant-params-path "a.json" and --calculate-kv-scales were both given: the scales come from one source/,
+  );
+  assert.throws(
+    () => parse("--kv-quant-params-path", "a.json", "--calibration", "b.json"),
+    /are the same flag: give it once/,
+  );
+});
