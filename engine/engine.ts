@@ -40,6 +40,7 @@ import { StopChecker } from "./stop_checker.ts";
 
 /** What the engine needs of a model. */
 export interface EngineModel {
+  /** Logits per row; token ids are 0..vocabSize-1. */
   readonly vocabSize: number;
   /** Logits for batch.logitRows. shape [numLogits, vocabSize], float32 */
   forward(
@@ -50,7 +51,9 @@ export interface EngineModel {
 
 /** What the engine needs of a tokenizer (stop strings, streaming text). */
 export interface EngineTokenizer {
+  /** Ids to text (output text and stop strings are matched on it). */
   decode(ids: readonly number[]): string;
+  /** Ids that end a request (unless ignore_eos). */
   readonly eosTokenIds: readonly number[];
   /** (optional) Text to ids: lets generate() and stream() take a string. */
   encode?(text: string): number[];
@@ -58,7 +61,9 @@ export interface EngineTokenizer {
 
 /** Options for {@linkcode Engine.create}. */
 export interface EngineOptions extends SchedulerConfig {
+  /** The forward pass (e.g. a Transformer's). */
   readonly model: EngineModel;
+  /** Decodes output; with encode, generate() takes text. */
   readonly tokenizer: EngineTokenizer;
   /** Per-layer backends, targets and cache configs (deno task select's plan). */
   readonly plan: SelectionPlan;
@@ -95,10 +100,15 @@ export interface EngineOptions extends SchedulerConfig {
  * first request; an awaited factory reports them where they happen.
  */
 export class Engine {
+  /** Block tables over the shared pool (every layer uses the same block ids). */
   readonly cache: KvCacheManager;
+  /** Chooses each step's work under the scheduling policy. */
   readonly scheduler: Scheduler;
+  /** Counters per step and per request (preemptions, batch sizes, TTFT). */
   readonly metrics: EngineMetrics = new EngineMetrics();
+  /** Longest prompt + output. */
   readonly maxModelLen: number;
+  /** Bytes one block takes over all layers. */
   readonly bytesPerBlock: number;
   readonly #model: EngineModel;
   readonly #tokenizer: EngineTokenizer;

@@ -16,10 +16,15 @@ interface Timing {
 
 /** Engine counters and latency samples. */
 export class EngineMetrics {
+  /** Prompt tokens of every request that arrived. */
   promptTokens = 0;
+  /** Tokens sampled. */
   generationTokens = 0;
+  /** Sequences preempted (always 0 under guaranteed_no_evict). */
   preemptions = 0;
+  /** Requests finished for any reason. */
   requestsFinished = 0;
+  /** Scheduling steps (iterations). */
   steps = 0;
   /** Sequences in each step's batch (the effective batch size). */
   readonly batchSizes: number[] = [];
@@ -31,11 +36,13 @@ export class EngineMetrics {
   readonly tpot: number[] = [];
   readonly #timings = new Map<number, Timing>();
 
+  /** Starts a request's clock. */
   requestArrived(id: number, promptTokens: number): void {
     this.promptTokens += promptTokens;
     this.#timings.set(id, { arrived: performance.now(), tokens: 0 });
   }
 
+  /** Records one iteration: its batch size, tokens and preemptions. */
   stepScheduled(seqs: number, tokens: number, preempted: number): void {
     this.steps++;
     this.preemptions += preempted;
@@ -43,6 +50,7 @@ export class EngineMetrics {
     this.batchTokens.push(tokens);
   }
 
+  /** Records a sampled token of a request. */
   tokenGenerated(id: number): void {
     this.generationTokens++;
     const t = this.#timings.get(id);
@@ -53,6 +61,7 @@ export class EngineMetrics {
     t.tokens++;
   }
 
+  /** Stops a request's clock and keeps its TTFT and TPOT. */
   requestFinished(id: number, _outputTokens: number): void {
     const t = this.#timings.get(id);
     this.#timings.delete(id);

@@ -69,6 +69,7 @@ export interface SchedulerConfig {
 
 /** One sequence's share of a step. */
 export interface ScheduledSequence {
+  /** The sequence. */
   readonly seq: Sequence;
   /** Tokens run this step, starting at seq.numComputed. */
   readonly numNewTokens: number;
@@ -80,15 +81,19 @@ export interface ScheduledSequence {
 
 /** What one step runs. */
 export interface SchedulerOutput {
+  /** Sequences run this step, running ones first. */
   readonly scheduled: readonly ScheduledSequence[];
   /** Block copies to run before writing (copy on write). [src0, dst0, ...] */
   readonly copies: Int32Array;
+  /** Sequences preempted this step (their blocks freed, to be recomputed). */
   readonly preempted: readonly Sequence[];
+  /** Tokens in the step's batch. */
   readonly numTokens: number;
 }
 
 /** A request that can never run: the message says why and what to change. */
 export class RequestTooLargeError extends RangeError {
+  /** Creates the error; the message names the sizes and the fix. */
   constructor(message: string) {
     super(message);
     this.name = "RequestTooLargeError";
@@ -105,6 +110,7 @@ export class Scheduler {
   #running: Sequence[] = [];
   #preemptions = 0;
 
+  /** A scheduler over the cache's pool; see {@linkcode SchedulerConfig}. */
   constructor(cache: KvCacheManager, config: SchedulerConfig = {}) {
     this.#cache = cache;
     this.#maxSeqs = config.maxNumSeqs ?? 64;
@@ -119,9 +125,11 @@ export class Scheduler {
     return this.#policy;
   }
 
+  /** Sequences queued (new or preempted). */
   get numWaiting(): number {
     return this.#waiting.length;
   }
+  /** Sequences holding blocks. */
   get numRunning(): number {
     return this.#running.length;
   }
@@ -129,6 +137,7 @@ export class Scheduler {
   get numPreemptions(): number {
     return this.#preemptions;
   }
+  /** Whether any sequence waits or runs. */
   get hasWork(): boolean {
     return this.#waiting.length + this.#running.length > 0;
   }

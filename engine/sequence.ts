@@ -13,16 +13,21 @@ export type SequenceStatus = "waiting" | "running" | "finished";
 
 /** A request's tokens and progress. */
 export class Sequence {
+  /** The request's id. */
   readonly id: number;
   /** Prompt then generated tokens. */
   readonly tokens: number[];
+  /** Tokens of the prompt at the start of tokens. */
   readonly promptLength: number;
   /** Tokens whose K/V is in the cache (0 again after a preemption). */
   numComputed = 0;
+  /** Where it is. */
   status: SequenceStatus = "waiting";
+  /** Set when finished. */
   finishReason?: FinishReason;
   /** Arrival order: earlier sequences are scheduled first and preempted last. */
   readonly arrival: number;
+  /** Times it was preempted and recomputed. */
   numPreemptions = 0;
   /**
    * Most tokens it may generate (max_tokens, capped by the context). The
@@ -30,6 +35,7 @@ export class Sequence {
    */
   readonly maxTokens: number;
 
+  /** A sequence of a prompt; maxTokens bounds its output. */
   constructor(
     id: number,
     prompt: readonly number[],
