@@ -2,9 +2,11 @@
  * Section `model`: the demo model end to end (engine/transformer.ts, the
  * reference backend), one prefill of a fixed text per KV cache variant;
  * per variant the mean log-likelihood difference (nats/token) and top-1
- * next-token agreement against the fp32 cache, with every layer in that
- * dtype and with sliding-window layers kept in fp32
- * (`--kv-cache-dtype-skip-layers sliding_window`).
+ * next-token agreement against the fp32 cache, and the mean and max
+ * KL(p16 || p) and top-1 agreement against the bf16 cache (the 16-bit cache
+ * an 8-bit one replaces), with every layer in that dtype and with
+ * sliding-window layers kept in fp32 (`--kv-cache-dtype-skip-layers
+ * sliding_window`).
  *
  * @module
  */
@@ -34,6 +36,12 @@ export interface ModelRow {
   readonly meanAbsLlDiff: number;
   /** Fraction of positions whose argmax matches fp32's. */
   readonly top1Agreement: number;
+  /** Mean over positions of KL(p_bf16 || p_variant) on the full next-token distribution, nats. */
+  readonly meanKl16: number;
+  /** Largest per-position KL(p_bf16 || p_variant), nats. */
+  readonly maxKl16: number;
+  /** Fraction of positions whose argmax matches the bf16 cache's. */
+  readonly top1Agreement16: number;
 }
 
 /** What {@linkcode runModel} measures. */
@@ -72,7 +80,11 @@ export async function runModel(
     tok.encode(opts.calibrationText),
     () => ({ kvDtype: "fp32" }),
   );
-  const logp = logProbs(base.logits, ids, model.config.vocabSize);
+  const vocab = model.config.vocabSize;
+  const logp = logProbs(base.logits, ids, vocab);
+  // The 16-bit reference: every layer in bf16, as a bf16 model would serve.
+  const b16 = await forward(model, backend, ids, () => ({ kvDtype: "bf16" }));
+  const logp16 = logProbs(b16.logits, ids, vocab);
   const rows: ModelRow[] = [];
   const plans = opts.skipSliding === false ? [false] : [false, true];
   for (const v of opts.variants) {
@@ -92,12 +104,19 @@ export async function runModel(
             : DEFAULT_SCALES;
           return { kvDtype: v.kvDtype, int8Scheme: v.int8Scheme, scales };
         });
-        const lp = logProbs(run.logits, ids, model.config.vocabSize);
-        let diff = 0, abs = 0, agree = 0;
+        const lp = logProbs(run.logits, ids, vocab);
+        let diff = 0, abs = 0, agree = 0, agree16 = 0, kl = 0, maxKl = 0;
         for (let t = 0; t < lp.chosen.length; t++) {
           const d = lp.chosen[t] - logp.chosen[t];
           diff += d, abs += Math.abs(d);
           if (lp.argmax[t] === logp.argmax[t]) agree++;
+          if (lp.argmax[t] === logp16.argmax[t]) agree16++;
+          const k = klDivergence(
+            logp16.all.subarray(t * vocab, (t + 1) * vocab),
+            lp.all.subarray(t * vocab, (t + 1) * vocab),
+          );
+          kl += k;
+          maxKl = Math.max(maxKl, k);
         }
         const n = lp.chosen.length;
         rows.push({
@@ -107,6 +126,9 @@ export async function runModel(
           meanLlDiff: diff / n,
           meanAbsLlDiff: abs / n,
           top1Agreement: agree / n,
+          meanKl16: kl / n,
+          maxKl16: maxKl,
+          top1Agreement16: agree16 / n,
         });
       }
     }
@@ -150,17 +172,53 @@ async function forward(
   return { logits, recorded };
 }
 
-/** Per predicted position t (token t+1 given 0..t): its log-prob and the argmax. */
+/**
+ * Per predicted position t (token t+1 given 0..t): its log-prob, the argmax
+ * and the whole log-softmax row.
+ */
 function logProbs(logits: Float32Array, ids: readonly number[], vocab: number) {
   const n = ids.length - 1;
   const chosen = new Float64Array(n), argmax = new Int32Array(n);
+  // shape [n, vocab], float64
+  const all = new Float64Array(n * vocab);
   for (let t = 0; t < n; t++) {
     const row = logits.subarray(t * vocab, (t + 1) * vocab);
     let max = -Infinity, best = 0, sum = 0;
     for (let i = 0; i < vocab; i++) if (row[i] > max) (max = row[i], best = i);
     for (let i = 0; i < vocab; i++) sum += Math.exp(row[i] - max);
-    chosen[t] = row[ids[t + 1]] - max - Math.log(sum);
+    const logZ = max + Math.log(sum);
+    for (let i = 0; i < vocab; i++) all[t * vocab + i] = row[i] - logZ;
+    chosen[t] = row[ids[t + 1]] - logZ;
     argmax[t] = best;
   }
-  return { chosen, argmax };
+  return { chosen, argmax, all };
+}
+
+/**
+ * KL(p || q) = sum_i p_i (log p_i - log q_i) in nats, from log-probabilities
+ * (float64). Terms with p_i = 0 add nothing; rounding can leave a tiny
+ * negative total, which is clamped to 0.
+ *
+ * @example Usage
+ * ```ts
+ * import { klDivergence } from "./model.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const p = Float64Array.of(Math.log(0.5), Math.log(0.5));
+ * const q = Float64Array.of(Math.log(0.25), Math.log(0.75));
+ * const expected = 0.5 * Math.log(0.5 / 0.25) + 0.5 * Math.log(0.5 / 0.75);
+ * assert.ok(Math.abs(klDivergence(p, q) - expected) < 1e-15);
+ * assert.equal(klDivergence(p, p), 0);
+ * ```
+ */
+export function klDivergence(
+  logP: Float64Array,
+  logQ: Float64Array,
+): number {
+  let kl = 0;
+  for (let i = 0; i < logP.length; i++) {
+    const p = Math.exp(logP[i]);
+    if (p > 0) kl += p * (logP[i] - logQ[i]);
+  }
+  return Math.max(0, kl);
 }

@@ -119,6 +119,9 @@ export function modelMarkdown(
       "mean Δ log-lik (nats/token)",
       "mean abs Δ log-lik",
       "top-1 agreement",
+      "mean KL(bf16 ‖ cache)",
+      "max KL(bf16 ‖ cache)",
+      "top-1 vs bf16",
     ],
     report.rows.map((r) => [
       r.variant,
@@ -127,13 +130,16 @@ export function modelMarkdown(
       fmt(r.meanLlDiff),
       fmt(r.meanAbsLlDiff),
       pct(r.top1Agreement),
+      fmt(r.meanKl16),
+      fmt(r.maxKl16),
+      pct(r.top1Agreement16),
     ]),
   );
   return `## Model: demo model end to end
 
 ${checkpoint}. One prefill of ${report.tokens} tokens (${textNote}) through engine/transformer.ts and the reference backend; each row against the fp32 cache: the mean over ${
     report.tokens - 1
-  } predicted bytes of log p(cache) - log p(fp32) (negative: the variant is worse), its mean absolute value, and how often the most likely next byte is the same. fp32 baseline: ${
+  } predicted bytes of log p(cache) - log p(fp32) (negative: the variant is worse), its mean absolute value, and how often the most likely next byte is the same; then against the bf16 cache (every layer bf16, the 16-bit cache an 8-bit one replaces): the mean and the largest over positions of KL(p_bf16 ‖ p_cache) on the whole next-byte distribution (nats), and the top-1 agreement. fp32 baseline: ${
     report.baselineNll.toFixed(3)
   } nats/token (${
     (report.baselineNll / Math.LN2).toFixed(3)
