@@ -116,7 +116,14 @@ export function fixedScales(
   warn?: (message: string) => void,
 ): LayerKvScales {
   if (!usesLayerScales(layer)) return DEFAULT_SCALES;
-  return calibrated ?? defaultScales(layer.kvDtype, warn);
+  if (calibrated) return calibrated;
+  if (layer.kvDtype === "int8") {
+    // core's message names the sources; this one names the flags.
+    throw new CalibrationError(
+      `Layer ${layer.index} has a per-tensor int8 KV cache but no scales: scale 1.0 would round most values to 0; pass --kv-quant-params-path FILE (calibration), --calculate-kv-scales (calculateKvScales) or --int8-scheme per_token_head`,
+    );
+  }
+  return defaultScales(layer.kvDtype, warn);
 }
 
 /**

@@ -268,7 +268,7 @@ Deno.test("Engine with calculateKvScales measures each scaled layer on the first
 Deno.test("Engine with calculateKvScales serves a per-tensor int8 cache, which has no default scale", async () => {
   await assert.rejects(
     engine({ kvCacheDtype: "int8" }),
-    /No scales for the per-tensor int8 KV cache/,
+    /Layer 0 has a per-tensor int8 KV cache but no scales: .*pass --kv-quant-params-path FILE .*--calculate-kv-scales/,
   );
   const e = await engine({ kvCacheDtype: "int8", calculateKvScales: true });
   const r = await e.addRequest([1, 2, 3], greedy(4)).result();
