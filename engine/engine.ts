@@ -190,7 +190,7 @@ export class Engine {
         scales.push(undefined);
         continue;
       }
-      const s = fixedScales(d.layer, o.calibration?.[l], o.warn);
+      const s = fixedScales(d.layer, o.calibration?.[d.layer.index], o.warn);
       const cache: LayerCache = await backend.createCache(d.layer, {
         numBlocks,
         scales: s,
