@@ -7,9 +7,9 @@
 // 1. S: lane c scores key c of the block. int8: dot_i8x4 (dot4I8Packed or
 //    its shift fallback) sums exactly in i32, minus zp * sum(q codes) for a
 //    K zero point, then * q_scale * k_scale * sm_scale in f32. fp8_e4m3:
-//    codes decoded by bit operations; four exact products per word, summed
-//    in the 16-bit accumulator (accumulate.wgsl), promoted to an f32 sum
-//    every DOT_CHUNK_WORDS words when PROMOTE is on.
+//    codes decoded by bit operations; exact f32 products, each added into
+//    the 16-bit accumulator (accumulate.wgsl), promoted to an f32 sum every
+//    DOT_CHUNK_WORDS words (32 elements) when PROMOTE is on.
 // 2. When the block's max m grows: PROMOTE on: pending partials are
 //    promoted first, then O and l (f32) are scaled by exp(m_old - m_new);
 //    off: O and l, kept in the 16-bit accumulator, are scaled and rounded.
@@ -120,7 +120,9 @@ fn score(seq: u32, j: u32, kv_head: u32, q_sum: i32, logit_scale: f32) -> f32 {
   var low = 0.0;
   var sum = 0.0;
   for (var w = 0u; w < words; w++) {
-    low = acc_round(low + dot(e4m3x4(q_s[w]), e4m3x4(k_cache[base + w])));
+    // Products of two e4m3 values are exact in f32; each add rounds.
+    let pr = e4m3x4(q_s[w]) * e4m3x4(k_cache[base + w]);
+    low = acc_round(acc_round(acc_round(acc_round(low + pr.x) + pr.y) + pr.z) + pr.w);
     if (PROMOTE && (w + 1u) % DOT_CHUNK_WORDS == 0u) {
       sum += low;
       low = 0.0;
