@@ -5,9 +5,7 @@
 // against the fp64 oracle on the cache as read back. Fixed seeds.
 import assert from "node:assert/strict";
 import { emulateLowPrecisionDecode } from "../../bench/accuracy/low_precision_emulation.ts";
-import type { LayerConfig } from "../../core/layer.ts";
 import { createFa3WebGpuBackend } from "./webgpu_backend.ts";
-import { hasPackedDot, PACKED_DOT_FEATURE } from "./webgpu_kernels.ts";
 import {
   layerOf,
   named,
