@@ -70,6 +70,11 @@ function checkEncode(cache: Fa3Cache, plan: Fa3Plan, io: DeviceAttendIo) {
       ["out", io.out, io.outOffset ?? 0],
     ] as const
   ) {
+    if ((buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+      throw new TypeError(
+        `io.${name} was created without GPUBufferUsage.STORAGE: add it to the buffer's usage`,
+      );
+    }
     if (offset % align !== 0) {
       throw new RangeError(
         `io.${name}Offset is ${offset}, not a multiple of this device's minStorageBufferOffsetAlignment ${align}`,
@@ -78,6 +83,19 @@ function checkEncode(cache: Fa3Cache, plan: Fa3Plan, io: DeviceAttendIo) {
     if (buffer.size < offset + bytes) {
       throw new RangeError(
         `io.${name} holds ${buffer.size} bytes but the batch needs ${bytes} from offset ${offset}: [numTokens ${plan.numTokens}, numQHeads ${config.numQHeads}, headDim ${config.headDim}] float32`,
+      );
+    }
+  }
+  const rows = plan.numTokens * config.numQHeads;
+  const scratch = {
+    "quantized Q": rows * (config.headDim / 4 + 2) * 4,
+    "softmax state": plan.passes > 1 ? rows * (1 + config.headDim / 4) * 16 : 0,
+  };
+  const max = device.limits.maxStorageBufferBindingSize;
+  for (const [what, n] of Object.entries(scratch)) {
+    if (n > max) {
+      throw new RangeError(
+        `The batch's ${what} takes ${n} bytes but this WebGPU device binds at most ${max} bytes per buffer: split the batch`,
       );
     }
   }

@@ -130,7 +130,7 @@ Deno.test({
 
 Deno.test({
   name: named(
-    "encodeAttend() refuses a misaligned offset and a buffer too small, recording nothing",
+    "encodeAttend() refuses a misaligned offset, a buffer too small and one without STORAGE usage",
   ),
   ignore,
   async fn() {
@@ -157,8 +157,20 @@ Deno.test({
         }),
       /io\.outOffset is 4, not a multiple of this device's minStorageBufferOffsetAlignment/,
     );
+    const copyOnly = device.createBuffer({
+      size: query.byteLength,
+      usage: GPUBufferUsage.COPY_DST,
+    });
+    assert.throws(
+      () =>
+        backend.encodeAttend(encoder, caches[0], plan, {
+          query: q,
+          out: copyOnly,
+        }),
+      /io\.out was created without GPUBufferUsage\.STORAGE: add it/,
+    );
     encoder.finish();
-    q.destroy(), small.destroy();
+    q.destroy(), small.destroy(), copyOnly.destroy();
     backend.dispose();
   },
 });
