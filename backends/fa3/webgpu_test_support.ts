@@ -46,7 +46,7 @@ export function layerOf(overrides: Partial<LayerConfig>): LayerConfig {
 
 /** One decode scenario's data and answers. */
 export interface DecodeRun {
-  /** shape [numQHeads, headDim], float32 */
+  /** shape [queryLen, numQHeads, headDim], float32 */
   readonly query: Float32Array;
   /** shape [seqLen, numKvHeads, headDim], float32, as written */
   readonly keys: Float32Array;
@@ -69,9 +69,11 @@ export interface DecodeOptions {
   readonly queryGain?: number;
   /** Asymmetric data and a zero point (int8 per tensor). @default false */
   readonly zeroPoint?: boolean;
+  /** Query tokens: the sequence's last ones (> 1: a chunked prefill). @default 1 */
+  readonly queryLen?: number;
 }
 
-/** One decode token over `seqLen` keys in shuffled blocks. */
+/** One sequence of `seqLen` keys in shuffled blocks, its last `queryLen` tokens attending. */
 export async function runDecode(
   backend: Fa3WebGpuBackend,
   config: LayerConfig,
@@ -87,7 +89,8 @@ export async function runDecode(
   const keys = uniform(seqLen * row, lo, hi);
   const values = uniform(seqLen * row, lo, hi);
   const gain = options.queryGain ?? 3;
-  const query = uniform(numQHeads * headDim, -gain, gain);
+  const queryLen = options.queryLen ?? 1;
+  const query = uniform(queryLen * numQHeads * headDim, -gain, gain);
   const scales = estimateScales(keys, values, config.kvDtype, {
     zeroPoint: options.zeroPoint ?? false,
   });
@@ -112,7 +115,7 @@ export async function runDecode(
     );
     backend.write(cache, { keys, values, slotMapping: slots });
     const batch = planBatch({
-      queryStartLoc: Int32Array.of(0, 1),
+      queryStartLoc: Int32Array.of(0, queryLen),
       seqLens: Int32Array.of(seqLen),
       blockTables: tables,
       maxBlocksPerSeq: need,
