@@ -24,6 +24,7 @@ import quantizeQ from "./wgsl/quantize_q.wgsl" with { type: "text" };
 import accumulate from "./wgsl/accumulate.wgsl" with { type: "text" };
 import dotBuiltin from "./wgsl/dot_builtin.wgsl" with { type: "text" };
 import dotShift from "./wgsl/dot_shift.wgsl" with { type: "text" };
+import pagedQ8 from "./wgsl/paged_q8.wgsl" with { type: "text" };
 import attend from "./wgsl/attend.wgsl" with { type: "text" };
 
 /** The WGSL language feature that gives dot4I8Packed and unpack4xI8. */
@@ -51,6 +52,7 @@ export function fa3Wgsl(
       KV_DECODE_WGSL,
       accumulate,
       dot === "builtin" ? dotBuiltin : dotShift,
+      pagedQ8,
       attend,
     ].join("\n"),
   };
