@@ -39,10 +39,26 @@ export const PACKED_DOT_FEATURE = "packed_4x8_integer_dot_product";
  */
 export const KEYS_PER_PASS = 2048;
 
-/** Full WGSL sources: helpers first, then the kernel. */
-export function fa3Wgsl(
-  dot: "builtin" | "shift",
-): { cacheWrite: string; quantizeQ: string; attend: string } {
+/** The three kernels' full sources. */
+export interface Fa3Sources {
+  readonly cacheWrite: string;
+  readonly quantizeQ: string;
+  readonly attend: string;
+}
+
+const joinedSources = new Map<"builtin" | "shift", Fa3Sources>();
+
+/** Full WGSL sources, helpers first, then the kernel (joined once per dot path). */
+export function fa3Wgsl(dot: "builtin" | "shift"): Fa3Sources {
+  let joined = joinedSources.get(dot);
+  if (joined === undefined) {
+    joined = join(dot);
+    joinedSources.set(dot, joined);
+  }
+  return joined;
+}
+
+function join(dot: "builtin" | "shift"): Fa3Sources {
   return {
     cacheWrite: [KV_DTYPE_WGSL, KV_ENCODE_WGSL, cacheWrite].join("\n"),
     quantizeQ: [KV_DTYPE_WGSL, KV_ENCODE_WGSL, quantizeQ].join("\n"),
