@@ -5,6 +5,15 @@
  * a target without kernels says so through its probe, and the selector
  * falls back with that reason. See the Status table in README.md.
  *
+ * The WebGPU target (webgpu_backend.ts) runs WGSL kernels wherever a
+ * WebGPU adapter exists: Q quantized per query head, int8 QK^T and PV with
+ * dot4I8Packed (or shifts where the WGSL feature is absent), fp8_e4m3
+ * decoded by bit operations, P quantized to 8 bits, and two-level
+ * accumulation. `create({ settings: { accumulationPromotion: false } })`
+ * turns the promotion off (webgpu_settings.ts lists every setting). Its
+ * attention can also be recorded into a caller's command encoder
+ * (DeviceResidentAttention, webgpu/device_attention.ts).
+ *
  * @example Usage
  * ```ts
  * import backend from "./mod.ts";

@@ -1,6 +1,8 @@
 /**
- * The fa3 backend's WebGPU target entry for mod.ts. This version has no
- * fa3 WGSL kernels, and the probe says so.
+ * The fa3 backend's WebGPU target entry for mod.ts: capabilities (all of
+ * FA3_CAPABILITIES), a probe through the shared WebGPU probe, and create(),
+ * which takes the settings (`accumulationPromotion`, see
+ * webgpu_settings.ts).
  *
  * @example Usage
  * ```ts
@@ -9,26 +11,34 @@
  *
  * const probe = await FA3_WEBGPU_TARGET.probe();
  * assert.equal(FA3_WEBGPU_TARGET.target, "webgpu");
- * if (!probe.available) assert.ok(probe.reason.length > 0);
+ * if (probe.available) assert.match(probe.detail ?? "", /^WebGPU adapter /);
+ * else assert.match(probe.reason, /WebGPU/);
  * ```
  *
  * @module
  */
 
-import type { BackendTarget } from "../../core/backend.ts";
-import { FA3_CAPABILITIES } from "./capabilities.ts";
+import type { Availability, BackendTarget } from "../../core/backend.ts";
+import { probeWebGpu } from "../../webgpu/mod.ts";
+import {
+  createFa3WebGpuBackend,
+  FA3_WEBGPU_CAPABILITIES,
+} from "./webgpu_backend.ts";
+import { hasPackedDot } from "./webgpu_kernels.ts";
 
 /** The WebGPU target of the fa3 backend. */
 export const FA3_WEBGPU_TARGET: BackendTarget = {
   target: "webgpu",
-  capabilities: FA3_CAPABILITIES,
-  probe: () => ({
-    available: false,
-    reason: "fa3 has no webgpu kernels in this version yet",
-  }),
-  create: (): never => {
-    throw new Error(
-      "Backend fa3 cannot be created on webgpu: it has no webgpu kernels in this version yet; use --backend reference",
-    );
+  capabilities: FA3_WEBGPU_CAPABILITIES,
+  async probe(): Promise<Availability> {
+    const probe = await probeWebGpu();
+    if (!probe.available) return probe;
+    const dot = hasPackedDot() ? "dot4I8Packed" : "int8 dot by shifts";
+    return {
+      available: true,
+      detail: `WebGPU adapter "${probe.adapterName}" (${dot})`,
+      software: probe.isFallbackAdapter,
+    };
   },
+  create: (options) => createFa3WebGpuBackend({ settings: options?.settings }),
 };
