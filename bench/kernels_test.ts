@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { main } from "./kernels.ts";
 import { parseKernelArgs } from "./kernels/options.ts";
+import { runGrid } from "./kernels/run.ts";
+import {
+  createReferenceBackend,
+  REFERENCE_CAPABILITIES,
+} from "../backends/reference/mod.ts";
+import type { BackendDefinition } from "../core/backend.ts";
 import { probeNativeAddon } from "../native/mod.ts";
 
 /** A fixed tiny grid: seconds on 2 CPU cores, every column still filled. */
@@ -123,4 +129,68 @@ Deno.test("parseKernelArgs() names the flag of every bad value", () => {
   const quick = parseKernelArgs(["--quick", "--batch", "3"]);
   assert.deepEqual(quick.batches, [3]);
   assert.deepEqual(quick.contexts, [64, 256]);
+});
+
+Deno.test("runGrid() skips, with the backend's own error, the points whose cache cannot be made and measures the rest", async () => {
+  const capped: BackendDefinition = {
+    apiVersion: 1,
+    name: "capped",
+    version: "0",
+    description: "the reference backend refusing caches over 4 blocks",
+    targets: [{
+      target: "reference",
+      capabilities: REFERENCE_CAPABILITIES,
+      probe: () => ({ available: true }),
+      create: () => {
+        const reference = createReferenceBackend(); // runGrid disposes it
+        return {
+          ...reference,
+          name: "capped",
+          createCache(config, options) {
+            if (options.numBlocks > 4) {
+              throw new RangeError(
+                `${options.numBlocks} blocks: use at most 4`,
+              );
+            }
+            return reference.createCache(config, options);
+          },
+        };
+      },
+    }],
+  };
+  const o = parseKernelArgs([
+    "--quick",
+    "--target",
+    "reference",
+    "--shape",
+    "llama",
+    "--kv-cache-dtype",
+    "bf16",
+    "--mode",
+    "decode",
+    "--context",
+    "16,48",
+    "--batch",
+    "1,2",
+    "--max-kv-bytes",
+    "200KiB",
+  ]);
+  const { rows, skips } = await runGrid([capped], o, () => {});
+  // 48 x 2 = 6 blocks (384 KiB) is over --max-kv-bytes; 48 x 1 = 3 blocks
+  // and 16 x 2 = 2 blocks fit the cap; nothing needs more than 4 blocks.
+  assert.deepEqual(
+    rows.map((r) => [r.context, r.batch]),
+    [[16, 1], [16, 2], [48, 1]],
+  );
+  assert.match(skips[0].reason, /over --max-kv-bytes 200 KiB/);
+  const tight = await runGrid(
+    [capped],
+    { ...o, contexts: [16, 80], batches: [1], maxKvBytes: 2 ** 30 },
+    () => {},
+  );
+  assert.deepEqual(tight.rows.map((r) => r.context), [16]);
+  assert.match(
+    tight.skips[0].reason,
+    /its cache of 5 blocks failed: 5 blocks: use at most 4/,
+  );
 });

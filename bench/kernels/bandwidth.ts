@@ -11,7 +11,7 @@
  */
 
 import { probeNativeAddon } from "../../native/mod.ts";
-import { sampleGpu } from "./gpu_timing.ts";
+import { clockCoverage, sampleGpu } from "./gpu_timing.ts";
 
 /** A measured bandwidth, or why there is none. */
 export type Bandwidth =
@@ -80,12 +80,19 @@ export async function deviceCopyBandwidth(
         formatBytes(size)
       } counted as read + write (2 x size), ${iterations} copies per submission, fastest of ${samples.length} (${
         samples[0].clock
-      })`,
+      }${coverage(samples)})`,
     };
   } finally {
     src.destroy();
     dst.destroy();
   }
+}
+
+function coverage(samples: Parameters<typeof clockCoverage>[0]): string {
+  const c = clockCoverage(samples);
+  return c === undefined
+    ? ""
+    : `, covering ${(100 * c).toFixed(0)}% of the wall clock`;
 }
 
 /**

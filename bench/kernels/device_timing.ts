@@ -14,7 +14,7 @@ import {
   readBuffer,
 } from "../../webgpu/mod.ts";
 import { percentile } from "../stats.ts";
-import { sampleGpu } from "./gpu_timing.ts";
+import { clockCoverage, sampleGpu } from "./gpu_timing.ts";
 import { assertFinite, type Timing, type TimingBudget } from "./host_timing.ts";
 
 /** Times `encodeAttend()`; checks the output of the warm-up for NaN/inf. */
@@ -40,7 +40,7 @@ export async function timeEncodeAttend(
       });
       return () => work.release();
     };
-    const { samples, iterations } = await sampleGpu(device, record, budget);
+    const { samples } = await sampleGpu(device, record, budget);
     const result = new Float32Array(
       await readBuffer(device, out, 0, query.byteLength),
     );
@@ -50,11 +50,11 @@ export async function timeEncodeAttend(
       ms: percentile(ms, 50),
       minMs: Math.min(...ms),
       samples: samples.length,
-      method: `encodeAttend(), Q and output on the device, ${
-        iterations > 1
-          ? "several calls per submission"
-          : "one call per submission"
-      }, ${samples[0].clock}`,
+      method:
+        `encodeAttend(), Q and output on the device, calls batched into submissions of about 20 ms, ${
+          samples[0].clock
+        }`,
+      clockCoverage: clockCoverage(samples),
     };
   } finally {
     q.destroy();

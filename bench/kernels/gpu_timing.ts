@@ -12,6 +12,21 @@
 export interface GpuSample {
   readonly ms: number;
   readonly clock: "timestamp-query" | "wall clock";
+  /** Wall milliseconds per iteration, submit to completion (a check on `ms`). */
+  readonly wallMs: number;
+}
+
+/**
+ * With timestamps, the fraction of the wall time (submit to completion)
+ * they cover: a figure far below 1 on long submissions would mean the
+ * driver's timestamp period is not 1 ns (WebGPU promises nanoseconds).
+ */
+export function clockCoverage(
+  samples: readonly GpuSample[],
+): number | undefined {
+  if (samples[0].clock !== "timestamp-query") return undefined;
+  const gpu = samples.reduce((a, s) => a + s.ms, 0);
+  return gpu / samples.reduce((a, s) => a + s.wallMs, 0);
 }
 
 /**
@@ -72,10 +87,15 @@ export async function timeSubmission(
       // Stamps left at 0, or a span longer than the wall clock around the
       // whole submission, are not to be trusted: the wall clock instead.
       if (ns > 0 && begin > 0n && ns / 1e6 <= wallMs * 1.05) {
-        return { ms: ns / 1e6 / iterations, clock: "timestamp-query" };
+        return {
+          ms: ns / 1e6 / iterations,
+          clock: "timestamp-query",
+          wallMs: wallMs / iterations,
+        };
       }
     }
-    return { ms: wallMs / iterations, clock: "wall clock" };
+    const per = wallMs / iterations;
+    return { ms: per, clock: "wall clock", wallMs: per };
   } finally {
     stamps?.destroy();
     resolve?.destroy();

@@ -24,6 +24,8 @@ export interface Timing {
   readonly samples: number;
   /** How the time was taken, for the results file. */
   readonly method: string;
+  /** GPU timestamps' share of the wall clock, when they timed it. */
+  readonly clockCoverage?: number;
 }
 
 /** How many calls, and for how long, one grid point is timed. */

@@ -82,11 +82,23 @@ export function kernelTables(report: KernelReport): string {
 /** The whole results file. */
 export function kernelMarkdown(report: KernelReport): string {
   const methods = new Map<string, Set<string>>();
+  const coverage = new Map<string, number[]>();
   for (const r of report.rows) {
     const key = `${r.backend}/${r.target}`;
     if (!methods.has(key)) methods.set(key, new Set());
     methods.get(key)!.add(r.method);
+    if (r.clockCoverage !== undefined) {
+      coverage.set(key, [...(coverage.get(key) ?? []), r.clockCoverage]);
+    }
   }
+  const covered = (key: string) => {
+    const c = coverage.get(key);
+    if (!c) return "";
+    const pct = (x: number) => (100 * x).toFixed(0);
+    return ` (the timestamps covered ${pct(Math.min(...c))}-${
+      pct(Math.max(...c))
+    }% of the wall clock from submit to completion)`;
+  };
   const bw = (b: Bandwidth) =>
     b.gbPerS ? `${b.gbPerS.toFixed(2)} GB/s (${b.how})` : b.how;
   return [
@@ -106,7 +118,9 @@ export function kernelMarkdown(report: KernelReport): string {
     "Time is the median of the timed calls (one warm-up first). KV read: the K and V bytes one call must read at the least (every cached token once per sequence, in the stored dtype, int8 per-token scales included); GB/s = KV read / time; % of bandwidth = GB/s / the bandwidth above. Contexts whose cache fits in the CPU's caches can exceed 100%.",
     "",
     "Timing per backend:",
-    ...[...methods].map(([k, m]) => `- ${k}: ${[...m].join("; ")}`),
+    ...[...methods].map(([k, m]) =>
+      `- ${k}: ${[...m].join("; ")}${covered(k)}`
+    ),
     ...report.notes.map((n) => `- ${n}`),
     "",
     kernelTables(report),

@@ -151,17 +151,37 @@ async function runLayer(
       }
     }
   }
-  if (points.length === 0) return;
-  const numBlocks = Math.max(
-    ...points.map((p) => p.batch * blocksPerSeq(p.context)),
-  );
+  // One cache serves every point; when the largest cannot be made (a
+  // device's buffer limit, memory), its points are skipped and the next
+  // largest is tried.
+  const blocksOf = (p: { context: number; batch: number }) =>
+    p.batch * blocksPerSeq(p.context);
   let cache;
-  try {
-    cache = await filledCache(backend, layer, numBlocks, o.seed);
-  } catch (e) {
-    skip(name, `cache of ${numBlocks} blocks failed: ${(e as Error).message}`);
-    return;
+  while (points.length > 0) {
+    const numBlocks = Math.max(...points.map(blocksOf));
+    log(
+      `  ${name}: filling a cache of ${numBlocks} blocks (${
+        formatBytes(numBlocks * blockBytes)
+      })`,
+    );
+    try {
+      cache = await filledCache(backend, layer, numBlocks, o.seed);
+      break;
+    } catch (e) {
+      for (const p of points.filter((p) => blocksOf(p) === numBlocks)) {
+        skip(
+          `${name} ${p.mode} context ${p.context} batch ${p.batch}`,
+          `its cache of ${numBlocks} blocks failed: ${(e as Error).message}`,
+        );
+      }
+      points.splice(
+        0,
+        points.length,
+        ...points.filter((p) => blocksOf(p) < numBlocks),
+      );
+    }
   }
+  if (cache === undefined) return;
   const row = layer.numQHeads * layer.headDim;
   try {
     for (const p of points) {
