@@ -65,7 +65,7 @@ export function kernelTables(report: KernelReport): string {
         const q = ratios.get(r);
         parts.push(
           `| ${r.backend}/${r.target} | ${r.dtype} | ${r.context} | ${r.batch} | ${
-            r.ms.toPrecision(4)
+            r.ms >= 1000 ? r.ms.toFixed(0) : r.ms.toPrecision(4)
           } | ${formatBytes(r.kvBytes)} | ${sig3(gbPerS(r))} | ${
             pctOf(r, report)
           } | ${sig3(r.flops / r.ms / 1e6)} | ${
