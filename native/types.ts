@@ -210,4 +210,22 @@ export interface NativeAddon {
     out: Float32Array,
     kernelPath: KernelPathName | null,
   ): KernelPathName;
+
+  // --- Memory bandwidth (native/src/bandwidth.rs) ---
+
+  /**
+   * Streams all of `data` from memory `passes` times over the addon's
+   * thread pool (every 64-bit word XORed into a checksum) and times each
+   * pass: the machine's read bandwidth as the attention kernels see it.
+   * `data` must be larger than the caches for the figure to mean DRAM.
+   *
+   * @param data Bytes to read: shape [n], uint8, n a multiple of 8, 8-byte aligned.
+   * @param passes Passes over `data`, 1..1000000.
+   * @returns The fastest pass's seconds, and the XOR of every 32-bit word of `data`.
+   * @throws {TypeError} When `data` is not a Uint8Array, misaligned, or not whole words.
+   */
+  streamRead(
+    data: Uint8Array,
+    passes: number,
+  ): { readonly bestSeconds: number; readonly checksum: number };
 }

@@ -53,6 +53,10 @@ export const KINDS: Readonly<Record<string, BenchKind>> = {
     "../bench/serve.ts",
     "serving throughput, TTFT, TPOT, batch size per KV dtype (prefill-heavy, decode-heavy)",
   ),
+  kernels: inProcess(
+    "../bench/kernels.ts",
+    "attention kernel time, KV read GB/s vs measured memory bandwidth, 8-bit/16-bit ratio per backend x dtype (--target native|webgpu)",
+  ),
   accuracy: inProcess(
     "../bench/accuracy.ts",
     "attention accuracy vs the fp64 oracle: kernels per cache variant, needle retrieval (8-bit storage, emulated 8-bit compute), demo-model log-likelihood",

@@ -58,9 +58,17 @@ export class Submission {
   readonly encoder: GPUCommandEncoder;
   readonly #transient: GPUBuffer[] = [];
 
-  constructor(device: GPUDevice) {
+  /**
+   * @param encoder Where the work is recorded: the caller's encoder when the
+   * work joins a larger submission (see device_attention.ts).
+   * @default a new encoder
+   */
+  constructor(
+    device: GPUDevice,
+    encoder: GPUCommandEncoder = device.createCommandEncoder(),
+  ) {
     this.device = device;
-    this.encoder = device.createCommandEncoder();
+    this.encoder = encoder;
   }
 
   /** A uniform buffer holding `data`, freed after submission. */
@@ -83,17 +91,20 @@ export class Submission {
     );
   }
 
-  /** Records a compute pass: `bindings[i]` goes to @binding(i) of group 0. */
+  /**
+   * Records a compute pass: `bindings[i]` goes to @binding(i) of group 0,
+   * a whole buffer or a range of one.
+   */
   dispatch(
     pipeline: GPUComputePipeline,
-    bindings: readonly GPUBuffer[],
+    bindings: readonly (GPUBuffer | GPUBufferBinding)[],
     groups: readonly [number, number],
   ): void {
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map((buffer, binding) => ({
+      entries: bindings.map((b, binding) => ({
         binding,
-        resource: { buffer },
+        resource: b instanceof GPUBuffer ? { buffer: b } : b,
       })),
     });
     const pass = this.encoder.beginComputePass();
@@ -120,6 +131,16 @@ export class Submission {
     } finally {
       this.#release();
     }
+  }
+
+  /**
+   * For work recorded into the caller's encoder: hands over the transient
+   * buffers, returning what frees them once the caller's submission has
+   * completed.
+   */
+  detach(): () => void {
+    const buffers = this.#transient.splice(0);
+    return () => buffers.forEach((b) => b.destroy());
   }
 
   #keep(buffer: GPUBuffer): GPUBuffer {

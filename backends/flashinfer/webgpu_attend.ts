@@ -10,32 +10,34 @@
  *    of PREFILL_KEYS_PER_PASS keys that carry the softmax state.
  *
  * The kernels write disjoint rows of one output buffer.
+ * {@linkcode encodePaged} records this into a caller's encoder with Q and
+ * the output on the device (DeviceResidentAttention); {@linkcode attendPaged}
+ * uploads Q, records through it and reads back once.
  *
  * @module
  */
 
 import type { AttendInput } from "../../core/backend.ts";
-import { packParams, type ParamField, Submission } from "../../webgpu/mod.ts";
+import {
+  type DeviceAttendIo,
+  type DeviceWork,
+  packParams,
+  type ParamField,
+  Submission,
+} from "../../webgpu/mod.ts";
 import type { FlashinferCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
 import { MAX_FUSED_HEADS, PREFILL_KEYS_PER_PASS } from "./webgpu_kernels.ts";
 import type { FlashinferPlan } from "./webgpu_plan.ts";
 
-/** Throws on anything the GPU must never see: shapes, page ids, sizes. */
-function checkAttend(
-  cache: FlashinferCache,
-  plan: FlashinferPlan,
-  input: AttendInput,
-): void {
+/** Throws on anything the GPU must never see: page size, page ids, grids. */
+function checkPlan(cache: FlashinferCache, plan: FlashinferPlan): void {
   const { config, device } = cache;
   if (plan.pageSize !== config.blockSize) {
     throw new RangeError(
       `The plan was made for page size ${plan.pageSize} but layer ${config.index}'s cache uses block size ${config.blockSize}: plan the batch with blockSize ${config.blockSize}`,
     );
   }
-  const qRow = config.numQHeads * config.headDim;
-  checkLength("query", input.query.length, plan.numTokens * qRow);
-  checkLength("out", input.out.length, plan.numTokens * qRow);
   if (plan.maxPageId >= cache.numBlocks) {
     throw new RangeError(
       `The plan uses block ${plan.maxPageId}, outside layer ${config.index}'s ${cache.numBlocks} blocks (0..${
@@ -85,16 +87,40 @@ function scratchBytes(
   return sizes;
 }
 
-/** Runs attention for the whole batch and fills `input.out`. */
-export async function attendPaged(
+/** Throws when a device buffer, past its offset, is smaller than `bytes`. */
+function checkBuffer(
+  what: string,
+  buffer: GPUBuffer,
+  offset: number,
+  bytes: number,
+): void {
+  if (buffer.size - offset < bytes) {
+    throw new RangeError(
+      `io.${what} holds ${
+        buffer.size - offset
+      } bytes past offset ${offset} but the batch needs ${bytes}: pass a buffer of [numTokens, numQHeads, headDim] float32`,
+    );
+  }
+}
+
+/**
+ * Records attention for the whole batch into `encoder`, reading Q from and
+ * writing the output to `io`'s buffers; nothing is submitted or read back.
+ */
+export function encodePaged(
+  encoder: GPUCommandEncoder,
   cache: FlashinferCache,
   plan: FlashinferPlan,
-  input: AttendInput,
+  io: DeviceAttendIo,
   prefillKeysPerPass: number = PREFILL_KEYS_PER_PASS,
-): Promise<void> {
-  checkAttend(cache, plan, input);
-  if (plan.numTokens === 0) return;
+): DeviceWork {
+  checkPlan(cache, plan);
   const { config, device, scales: s } = cache;
+  const outBytes = plan.numTokens * config.numQHeads * config.headDim * 4;
+  const qAt = io.queryOffset ?? 0, outAt = io.outOffset ?? 0;
+  checkBuffer("query", io.query, qAt, outBytes);
+  checkBuffer("out", io.out, outAt, outBytes);
+  if (plan.numTokens === 0) return { release() {} };
   const { numQHeads, numKvHeads } = config;
   const numChunks = plan.decodeChunks.length / 4;
   const numItems = plan.decodeItems.length / 3;
@@ -125,11 +151,10 @@ export async function attendPaged(
     ["u32", o.lastPageLen],
   ];
 
-  device.pushErrorScope("validation");
-  const job = new Submission(device);
+  const job = new Submission(device, encoder);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-  const out = job.scratch(bytes.out, usage);
-  const query = job.storage(input.query);
+  const out = { buffer: io.out, offset: outAt, size: outBytes };
+  const query = { buffer: io.query, offset: qAt, size: outBytes };
   const kv = [cache.kPages, cache.vPages, cache.tokenScales, plan.meta];
   if (numChunks > 0) {
     const partAcc = job.scratch(bytes["split-KV partial outputs"], usage);
@@ -179,7 +204,46 @@ export async function attendPaged(
       );
     }
   }
-  const result = job.read(out, 0, bytes.out); // submits now, in call order
+  return { release: job.detach() };
+}
+
+/** Runs attention for the whole batch and fills `input.out`. */
+export async function attendPaged(
+  cache: FlashinferCache,
+  plan: FlashinferPlan,
+  input: AttendInput,
+  prefillKeysPerPass: number = PREFILL_KEYS_PER_PASS,
+): Promise<void> {
+  checkPlan(cache, plan);
+  const { config, device } = cache;
+  const qRow = config.numQHeads * config.headDim;
+  checkLength("query", input.query.length, plan.numTokens * qRow);
+  checkLength("out", input.out.length, plan.numTokens * qRow);
+  if (plan.numTokens === 0) return;
+  const passes = Math.ceil(plan.prefillEnd / prefillKeysPerPass);
+  const bytes = scratchBytes(cache, plan, passes).out;
+
+  device.pushErrorScope("validation");
+  const job = new Submission(device);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const out = job.scratch(bytes, usage);
+  const query = job.storage(input.query);
+  let work: DeviceWork;
+  try {
+    work = encodePaged(
+      job.encoder,
+      cache,
+      plan,
+      { query, out },
+      prefillKeysPerPass,
+    );
+  } catch (e) {
+    job.detach()(); // nothing was submitted: free the uploads now
+    await device.popErrorScope();
+    throw e;
+  }
+  const result = job.read(out, 0, bytes); // submits now, in call order
+  work.release(); // destroyed once the submitted work completes
   const error = await device.popErrorScope();
   await cache.throwTrackedErrors().catch((e) => {
     result.catch(() => {});

@@ -4,6 +4,9 @@
  * uploads them (webgpu_plan.ts); every layer's attend() reuses that plan
  * and checks it came from this instance. Cache writes quantize on the GPU,
  * bit-exact with core's codecs; attention dequantizes in its inner loops.
+ * encodeAttend() records attention into the caller's encoder with no
+ * read-back (DeviceResidentAttention); attend() is that recording plus one
+ * upload and one read-back.
  *
  * @module
  */
@@ -22,9 +25,14 @@ import {
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
-import { sharedWebGpuDevice } from "../../webgpu/mod.ts";
+import {
+  type DeviceAttendIo,
+  type DeviceResidentAttention,
+  type DeviceWork,
+  sharedWebGpuDevice,
+} from "../../webgpu/mod.ts";
 import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
-import { attendPaged } from "./webgpu_attend.ts";
+import { attendPaged, encodePaged } from "./webgpu_attend.ts";
 import { flashinferBytesPerBlock, FlashinferCache } from "./webgpu_cache.ts";
 import { copyCachePages, writeCache } from "./webgpu_cache_ops.ts";
 import { flashinferPipelines } from "./webgpu_kernels.ts";
@@ -42,7 +50,9 @@ const NAME = "flashinfer";
 
 /** The live WebGPU backend; `readCodes` is extra, for bit-exact tests. */
 export interface FlashinferWebGpuBackend
-  extends AttentionBackend<FlashinferCache, FlashinferPlan> {
+  extends
+    AttentionBackend<FlashinferCache, FlashinferPlan>,
+    DeviceResidentAttention<FlashinferCache, FlashinferPlan> {
   readonly device: GPUDevice;
   createCache(
     config: LayerConfig,
@@ -55,6 +65,12 @@ export interface FlashinferWebGpuBackend
     plan: FlashinferPlan,
     input: AttendInput,
   ): Promise<void>;
+  encodeAttend(
+    encoder: GPUCommandEncoder,
+    cache: FlashinferCache,
+    plan: FlashinferPlan,
+    io: DeviceAttendIo,
+  ): DeviceWork;
   copyBlocks(cache: FlashinferCache, pairs: Int32Array): void;
   readCache(cache: FlashinferCache, slots: Int32Array): Promise<CacheReadout>;
   /** Raw codes of `slots` in core's code array types. slots: shape [n], int32 */
@@ -118,6 +134,20 @@ export async function createFlashinferWebGpuBackend(
     cache?.assertLive(NAME);
   };
 
+  const ownPlan = (
+    cache: FlashinferCache,
+    plan: FlashinferPlan,
+    call: string,
+  ) => {
+    live(cache);
+    if (!plans.has(plan)) {
+      throw new TypeError(
+        `The plan passed to ${NAME} ${call}() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
+      );
+    }
+    assertBatchSupported(NAME, FLASHINFER_WEBGPU_CAPABILITIES, plan);
+  };
+
   return {
     name: NAME,
     target: "webgpu",
@@ -166,15 +196,14 @@ export async function createFlashinferWebGpuBackend(
     },
 
     async attend(cache, plan, input) {
-      live(cache);
-      if (!plans.has(plan)) {
-        throw new TypeError(
-          `The plan passed to ${NAME} attend() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
-        );
-      }
-      assertBatchSupported(NAME, FLASHINFER_WEBGPU_CAPABILITIES, plan);
+      ownPlan(cache, plan, "attend");
       // Recorded and submitted before the first await: call order is kept.
       await attendPaged(cache, plan, input, options.prefillKeysPerPass);
+    },
+
+    encodeAttend(encoder, cache, plan, io) {
+      ownPlan(cache, plan, "encodeAttend");
+      return encodePaged(encoder, cache, plan, io, options.prefillKeysPerPass);
     },
 
     copyBlocks(cache, pairs) {

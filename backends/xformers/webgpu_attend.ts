@@ -5,12 +5,16 @@
  * longer than one pass (KEYS_PER_PASS) take several dispatches that carry
  * the softmax state. Everything is recorded into one command encoder; the
  * kernels write disjoint rows of one output buffer, the only thing read back.
+ * {@linkcode encodeAttention} records the same work into a caller's encoder
+ * with Q and the output on the device (DeviceResidentAttention);
+ * {@linkcode attendCache} uploads Q, records through it and reads back once.
  *
  * @module
  */
 
 import type { AttendInput } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
+import type { DeviceAttendIo, DeviceWork } from "../../webgpu/mod.ts";
 import { type BatchMeta, packBatchMeta } from "./webgpu_batch_meta.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
@@ -31,21 +35,14 @@ const DEFAULT_KEYS_PER_PASS: KeysPerPass = {
   prefill: PREFILL_KEYS_PER_PASS,
 };
 
-/** Throws on anything the GPU must never see: shapes, block ids, sizes. */
-function checkAttend(
-  cache: WebGpuCache,
-  plan: PlannedBatch,
-  input: AttendInput,
-): void {
+/** Throws on anything the GPU must never see: block size, block ids. */
+function checkPlan(cache: WebGpuCache, plan: PlannedBatch): void {
   const { config } = cache;
   if (plan.blockSize !== config.blockSize) {
     throw new RangeError(
       `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
     );
   }
-  const qRow = config.numQHeads * config.headDim;
-  checkLength("query", input.query.length, plan.numTokens * qRow);
-  checkLength("out", input.out.length, plan.numTokens * qRow);
   for (let s = 0; s < plan.numSeqs; s++) {
     const needed = Math.ceil(plan.seqLens[s] / plan.blockSize);
     for (let b = 0; b < needed; b++) {
@@ -85,18 +82,41 @@ function checkFits(
   }
 }
 
-/** Runs attention for the whole batch and fills `input.out`. */
-export async function attendCache(
+/** Throws when a device buffer, past its offset, is smaller than `bytes`. */
+function checkBuffer(
+  what: string,
+  buffer: GPUBuffer,
+  offset: number,
+  bytes: number,
+): void {
+  if (buffer.size - offset < bytes) {
+    throw new RangeError(
+      `io.${what} holds ${
+        buffer.size - offset
+      } bytes past offset ${offset} but the batch needs ${bytes}: pass a buffer of [numTokens, numQHeads, headDim] float32`,
+    );
+  }
+}
+
+/**
+ * Records attention for the whole batch into `encoder`, reading Q from and
+ * writing the output to `io`'s buffers; nothing is submitted or read back.
+ */
+export function encodeAttention(
+  encoder: GPUCommandEncoder,
   cache: WebGpuCache,
   plan: PlannedBatch,
-  input: AttendInput,
+  io: DeviceAttendIo,
   keysPerPass: KeysPerPass = DEFAULT_KEYS_PER_PASS,
-): Promise<void> {
-  checkAttend(cache, plan, input);
-  if (plan.numTokens === 0) return;
+): DeviceWork {
+  checkPlan(cache, plan);
   const { config, device } = cache;
+  const bytes = plan.numTokens * config.numQHeads * config.headDim * 4;
+  const qAt = io.queryOffset ?? 0, outAt = io.outOffset ?? 0;
+  checkBuffer("query", io.query, qAt, bytes);
+  checkBuffer("out", io.out, outAt, bytes);
+  if (plan.numTokens === 0) return { release() {} };
   const meta = packBatchMeta(plan);
-  const bytes = input.out.byteLength;
   const decodePasses = Math.ceil(meta.decodeEnd / keysPerPass.decode);
   const prefillPasses = Math.ceil(meta.prefillEnd / keysPerPass.prefill);
   // Per (token, head): (m, l, -, -) and head_dim / 4 acc vec4s.
@@ -108,13 +128,11 @@ export async function attendCache(
     "prefill tiles": meta.numTiles,
   });
 
-  device.pushErrorScope("validation");
-  const job = new Submission(device);
+  const job = new Submission(device, encoder);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-  const out = job.scratch(bytes, usage);
   const buffers = [
-    job.storage(input.query),
-    out,
+    { buffer: io.query, offset: qAt, size: bytes },
+    { buffer: io.out, offset: outAt, size: bytes },
     cache.kCodes,
     cache.vCodes,
     cache.tokenScales,
@@ -137,7 +155,46 @@ export async function attendCache(
       meta.numTiles,
     ]);
   }
+  return { release: job.detach() };
+}
+
+/** Runs attention for the whole batch and fills `input.out`. */
+export async function attendCache(
+  cache: WebGpuCache,
+  plan: PlannedBatch,
+  input: AttendInput,
+  keysPerPass: KeysPerPass = DEFAULT_KEYS_PER_PASS,
+): Promise<void> {
+  checkPlan(cache, plan);
+  const { config, device } = cache;
+  const qRow = config.numQHeads * config.headDim;
+  checkLength("query", input.query.length, plan.numTokens * qRow);
+  checkLength("out", input.out.length, plan.numTokens * qRow);
+  if (plan.numTokens === 0) return;
+  const bytes = input.out.byteLength;
+  checkFits(device, { query: bytes }, {});
+
+  device.pushErrorScope("validation");
+  const job = new Submission(device);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const out = job.scratch(bytes, usage);
+  const query = job.storage(input.query);
+  let work: DeviceWork;
+  try {
+    work = encodeAttention(
+      job.encoder,
+      cache,
+      plan,
+      { query, out },
+      keysPerPass,
+    );
+  } catch (e) {
+    job.detach()(); // nothing was submitted: free the uploads now
+    await device.popErrorScope();
+    throw e;
+  }
   const result = job.read(out, 0, bytes); // submits now, in call order
+  work.release(); // destroyed once the submitted work completes
   const error = await device.popErrorScope();
   await cache.throwTrackedErrors().catch((e) => {
     result.catch(() => {});

@@ -3,7 +3,10 @@
  * (cache_write.wgsl, bit-exact with core's codecs), attention dequantizes on
  * load (decode.wgsl, prefill.wgsl) and computes in fp32. write() and
  * copyBlocks() only submit; attend() and the read-backs are async and read
- * back only their result. The layout is in webgpu_cache.ts.
+ * back only their result. encodeAttend() records attention into the
+ * caller's encoder with no read-back (DeviceResidentAttention); attend() is
+ * that recording plus one upload and one read-back. The layout is in
+ * webgpu_cache.ts.
  *
  * @module
  */
@@ -22,7 +25,12 @@ import {
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
-import { sharedWebGpuDevice } from "../../webgpu/mod.ts";
+import {
+  type DeviceAttendIo,
+  type DeviceResidentAttention,
+  type DeviceWork,
+  sharedWebGpuDevice,
+} from "../../webgpu/mod.ts";
 import { XFORMERS_CAPABILITIES } from "./capabilities.ts";
 import { webGpuBytesPerBlock, WebGpuCache } from "./webgpu_cache.ts";
 import {
@@ -30,7 +38,11 @@ import {
   copyCacheBlocks,
   writeCache,
 } from "./webgpu_cache_ops.ts";
-import { attendCache, type KeysPerPass } from "./webgpu_attend.ts";
+import {
+  attendCache,
+  encodeAttention,
+  type KeysPerPass,
+} from "./webgpu_attend.ts";
 import { xformersPipelines } from "./webgpu_kernels.ts";
 import { readCache, readCodes } from "./webgpu_readback.ts";
 
@@ -44,7 +56,10 @@ export const XFORMERS_WEBGPU_CAPABILITIES: BackendCapabilities =
 const NAME = "xformers";
 
 /** The live WebGPU backend; `readCodes` is extra, for bit-exact tests. */
-export interface XformersWebGpuBackend extends AttentionBackend<WebGpuCache> {
+export interface XformersWebGpuBackend
+  extends
+    AttentionBackend<WebGpuCache>,
+    DeviceResidentAttention<WebGpuCache, PlannedBatch> {
   readonly device: GPUDevice;
   createCache(
     config: LayerConfig,
@@ -56,6 +71,12 @@ export interface XformersWebGpuBackend extends AttentionBackend<WebGpuCache> {
     plan: PlannedBatch,
     input: AttendInput,
   ): Promise<void>;
+  encodeAttend(
+    encoder: GPUCommandEncoder,
+    cache: WebGpuCache,
+    plan: PlannedBatch,
+    io: DeviceAttendIo,
+  ): DeviceWork;
   copyBlocks(cache: WebGpuCache, pairs: Int32Array): void;
   readCache(cache: WebGpuCache, slots: Int32Array): Promise<CacheReadout>;
   /** Raw codes of `slots` in core's code array types. slots: shape [n], int32 */
@@ -149,6 +170,12 @@ export async function createXformersWebGpuBackend(
       assertBatchSupported(NAME, XFORMERS_WEBGPU_CAPABILITIES, plan);
       // Recorded and submitted before the first await: call order is kept.
       await attendCache(cache, plan, input, options.keysPerPass);
+    },
+
+    encodeAttend(encoder, cache, plan, io) {
+      live(cache);
+      assertBatchSupported(NAME, XFORMERS_WEBGPU_CAPABILITIES, plan);
+      return encodeAttention(encoder, cache, plan, io, options.keysPerPass);
     },
 
     copyBlocks(cache, pairs) {

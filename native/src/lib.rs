@@ -2,6 +2,7 @@
 //! Node-API addon by deno or node. No dependencies: Node-API is declared by
 //! hand in `napi_sys.rs`.
 
+mod bandwidth;
 mod cpu_features;
 mod exports;
 mod exports_xformers;
