@@ -3,8 +3,9 @@
  * norm -> q/k/v -> RoPE -> the layer's attention backend (write, attend) ->
  * o_proj -> MLP, then the final norm and the output projection. One code
  * path for Llama, Mistral, Qwen2, Gemma 2 and Gemma 3 text, switched by
- * {@linkcode ModelParams}. It is the oracle the native and WebGPU paths are
- * checked against, and their fallback.
+ * {@linkcode ModelParams}. The non-attention ops run on one ops target
+ * (engine/model_ops.ts): `native` (the Rust addon's matmul) when the addon
+ * is available, else `typescript`, the oracle the others are checked against.
  *
  * @module
  */
@@ -15,10 +16,10 @@ import { type ModelSpec, parseModelConfig } from "../core/model_config.ts";
 import { checkForwardInputs } from "./forward_checks.ts";
 import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
 import { loadSafetensors } from "./load_safetensors.ts";
-import { matmul } from "./matmul.ts";
+import type { ModelOps, OpsTarget, PackedMatrix } from "./model_ops.ts";
+import { selectModelOps } from "./model_ops_select.ts";
 import { type ModelParams, parseModelParams } from "./model_params.ts";
-import { addInPlace, gatedActivation, rmsNorm, softcap } from "./ops.ts";
-import { applyRope, type RopeTable, ropeTable } from "./rope.ts";
+import { type RopeTable, ropeTable } from "./rope.ts";
 import type { RopeParams } from "./rope_params.ts";
 import type { Tensor } from "./safetensors.ts";
 import { ModelTokenizer } from "./tokenizer.ts";
@@ -38,6 +39,28 @@ export interface TransformerParts {
   readonly source?: string;
 }
 
+/** Options for the {@linkcode Transformer} constructor and {@linkcode Transformer.load}. */
+export interface TransformerOptions {
+  /**
+   * Where the non-attention ops run: a target name, or a {@linkcode ModelOps}
+   * (tests pass one pinned to a kernel path). Naming `native` without a
+   * usable addon throws, saying how to build it.
+   * @default "native" when the addon is available, else "typescript"
+   */
+  readonly ops?: OpsTarget | ModelOps;
+}
+
+/** One layer's matrices, packed by the ops target. */
+interface PackedLayer {
+  readonly q: PackedMatrix;
+  readonly k: PackedMatrix;
+  readonly v: PackedMatrix;
+  readonly o: PackedMatrix;
+  readonly gate: PackedMatrix;
+  readonly up: PackedMatrix;
+  readonly down: PackedMatrix;
+}
+
 /** A decoder-only language model with its weights in float32. */
 export class Transformer {
   /** Everything but attention that the forward pass reads from config.json. */
@@ -47,14 +70,40 @@ export class Transformer {
   readonly weights: ModelWeights;
   /** Set by {@linkcode Transformer.load}; absent for models built from parts without one. */
   readonly tokenizer?: ModelTokenizer;
+  /** The ops target every step runs on. */
+  readonly ops: ModelOps;
+  /** Why that target, e.g. `typescript: native addon not built: run ...`. */
+  readonly opsReason: string;
+  readonly #layers: readonly PackedLayer[];
+  readonly #lmHead: PackedMatrix;
 
-  /** Builds a model from in-memory parts; throws naming a missing or misshapen tensor. */
-  constructor(parts: TransformerParts) {
+  /**
+   * Builds a model from in-memory parts and packs its matrices for the ops
+   * target once; throws naming a missing or misshapen tensor.
+   */
+  constructor(parts: TransformerParts, options: TransformerOptions = {}) {
     const source = parts.source ?? "<memory>";
     this.config = parseModelParams(parts.config);
     this.modelSpec = parseModelConfig(parts.config);
     this.weights = buildWeights(parts.tensors, this.config, source);
     this.tokenizer = parts.tokenizer;
+    if (typeof options.ops === "object") {
+      this.ops = options.ops;
+      this.opsReason = `${options.ops.target}: passed in`;
+    } else {
+      ({ ops: this.ops, reason: this.opsReason } = selectModelOps(options.ops));
+    }
+    const ops = this.ops;
+    this.#layers = this.weights.layers.map((l) => ({
+      q: ops.pack(l.q),
+      k: ops.pack(l.k),
+      v: ops.pack(l.v),
+      o: ops.pack(l.o),
+      gate: ops.pack(l.gate),
+      up: ops.pack(l.up),
+      down: ops.pack(l.down),
+    }));
+    this.#lmHead = ops.pack(this.weights.lmHead);
   }
 
   /**
@@ -64,10 +113,13 @@ export class Transformer {
    * @example Usage
    * ```ts ignore
    * const model = await Transformer.load("models/demo-gemma2");
-   * console.log(model.config.numLayers, model.tokenizer!.eosTokenIds);
+   * console.log(model.config.numLayers, model.ops.target, model.opsReason);
    * ```
    */
-  static async load(dir: string): Promise<Transformer> {
+  static async load(
+    dir: string,
+    options: TransformerOptions = {},
+  ): Promise<Transformer> {
     const file = `${dir}/config.json`;
     let config: unknown;
     try {
@@ -85,7 +137,10 @@ export class Transformer {
       loadSafetensors(dir, { only: (name) => needed.has(name) }),
       ModelTokenizer.load(dir),
     ]);
-    return new Transformer({ config, tensors, tokenizer, source: dir });
+    return new Transformer(
+      { config, tensors, tokenizer, source: dir },
+      options,
+    );
   }
 
   /**
@@ -104,6 +159,7 @@ export class Transformer {
     checkForwardInputs(this, batch, attention);
     const p = this.config;
     const w = this.weights;
+    const ops = this.ops;
     const n = batch.tokens.length;
     const h = p.hiddenSize;
     const norm = { eps: p.rmsNormEps, addOne: p.normAddOne };
@@ -124,22 +180,22 @@ export class Transformer {
     const tables = new Map<RopeParams, RopeTable>();
     const plans = new Map<AttentionBackend, PlannedBatch>();
     for (let l = 0; l < p.numLayers; l++) {
-      const lw = w.layers[l];
+      const lw = w.layers[l], pw = this.#layers[l];
       const { backend, cache } = attention[l];
-      rmsNorm(x, lw.inputNorm, { ...norm, out: normed });
-      matmul(normed, lw.q, { bias: lw.qBias, out: q });
-      matmul(normed, lw.k, { bias: lw.kBias, out: k });
-      matmul(normed, lw.v, { bias: lw.vBias, out: v });
-      if (lw.qNorm) rmsNorm(q, lw.qNorm, { ...norm, out: q });
-      if (lw.kNorm) rmsNorm(k, lw.kNorm, { ...norm, out: k });
+      ops.rmsNorm(x, lw.inputNorm, { ...norm, out: normed });
+      ops.matmul(normed, pw.q, { bias: lw.qBias, out: q });
+      ops.matmul(normed, pw.k, { bias: lw.kBias, out: k });
+      ops.matmul(normed, pw.v, { bias: lw.vBias, out: v });
+      if (lw.qNorm) ops.rmsNorm(q, lw.qNorm, { ...norm, out: q });
+      if (lw.kNorm) ops.rmsNorm(k, lw.kNorm, { ...norm, out: k });
       const rope = p.rope[l];
       let table = tables.get(rope);
       if (!table) {
         table = ropeTable(batch.positions, rope, p.headDim);
         tables.set(rope, table);
       }
-      applyRope(q, table);
-      applyRope(k, table);
+      ops.applyRope(q, table);
+      ops.applyRope(k, table);
       await backend.write(cache, {
         keys: k,
         values: v,
@@ -151,16 +207,16 @@ export class Transformer {
         plans.set(backend, plan);
       }
       await backend.attend(cache, plan, { query: q, out: attn });
-      matmul(attn, lw.o, { bias: lw.oBias, out });
-      if (lw.postAttnNorm) rmsNorm(out, lw.postAttnNorm, { ...norm, out });
-      addInPlace(x, out);
-      rmsNorm(x, lw.preMlpNorm, { ...norm, out: normed });
-      matmul(normed, lw.gate, { bias: lw.gateBias, out: gate });
-      matmul(normed, lw.up, { bias: lw.upBias, out: up });
-      gatedActivation(gate, up, p.activation);
-      matmul(gate, lw.down, { bias: lw.downBias, out });
-      if (lw.postMlpNorm) rmsNorm(out, lw.postMlpNorm, { ...norm, out });
-      addInPlace(x, out);
+      ops.matmul(attn, pw.o, { bias: lw.oBias, out });
+      if (lw.postAttnNorm) ops.rmsNorm(out, lw.postAttnNorm, { ...norm, out });
+      ops.addInPlace(x, out);
+      ops.rmsNorm(x, lw.preMlpNorm, { ...norm, out: normed });
+      ops.matmul(normed, pw.gate, { bias: lw.gateBias, out: gate });
+      ops.matmul(normed, pw.up, { bias: lw.upBias, out: up });
+      ops.gatedActivation(gate, up, p.activation);
+      ops.matmul(gate, pw.down, { bias: lw.downBias, out });
+      if (lw.postMlpNorm) ops.rmsNorm(out, lw.postMlpNorm, { ...norm, out });
+      ops.addInPlace(x, out);
     }
     // Only the rows whose logits are wanted go through the output projection:
     // for a prefill that is one row, not the whole prompt.
@@ -168,8 +224,10 @@ export class Transformer {
     batch.logitRows.forEach((r, i) =>
       rows.set(x.subarray(r * h, (r + 1) * h), i * h)
     );
-    rmsNorm(rows, w.finalNorm, { ...norm, out: rows });
-    const logits = matmul(rows, w.lmHead);
-    return p.finalLogitSoftcap ? softcap(logits, p.finalLogitSoftcap) : logits;
+    ops.rmsNorm(rows, w.finalNorm, { ...norm, out: rows });
+    const logits = ops.matmul(rows, this.#lmHead);
+    return p.finalLogitSoftcap
+      ? ops.softcap(logits, p.finalLogitSoftcap)
+      : logits;
   }
 }

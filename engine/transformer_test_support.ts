@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { AttentionBackend } from "../core/backend.ts";
 import { planBatch } from "../core/batch.ts";
 import type { KvCacheDtype } from "../core/dtype.ts";
 import { KvCacheManager, type SeqId } from "../core/kv_cache_manager.ts";
@@ -39,6 +40,29 @@ export function referenceCaches(
       scales: DEFAULT_SCALES,
     }),
   }));
+  return {
+    manager: new KvCacheManager({ numBlocks, blockSize }),
+    attention,
+  };
+}
+
+/** One cache per layer of a model, all served by `backend` (any target). */
+export async function backendCaches(
+  model: Transformer,
+  backend: AttentionBackend,
+  options: { numBlocks?: number; blockSize?: number; kvDtype?: KvCacheDtype } =
+    {},
+): Promise<TestCaches> {
+  const { numBlocks = 64, blockSize = 16, kvDtype = "fp32" } = options;
+  const attention = await Promise.all(
+    model.modelSpec.layers.map(async (spec) => ({
+      backend,
+      cache: await backend.createCache({ ...spec, kvDtype, blockSize }, {
+        numBlocks,
+        scales: DEFAULT_SCALES,
+      }),
+    })),
+  );
   return {
     manager: new KvCacheManager({ numBlocks, blockSize }),
     attention,

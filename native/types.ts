@@ -229,3 +229,50 @@ export interface NativeAddon {
     passes: number,
   ): { readonly bestSeconds: number; readonly checksum: number };
 }
+
+// ---------------------------------------------------------------------------
+// Model ops (native/src/exports_ops.rs): the engine's matmul on the native
+// target. Declared apart so other exports can be added without touching it.
+
+/** The model-ops exports of the native addon. */
+export interface NativeOpsAddon {
+  /**
+   * Elements of the packed form of a `[rows, cols]` weight: rows rounded up
+   * to a whole number of 16-row panels, times cols.
+   */
+  opsPackedLength(rows: number, cols: number): number;
+  /**
+   * Packs a weight once, at load, into the panel layout `opsMatmul` reads
+   * (the same layout on every kernel path).
+   *
+   * @param weight shape [rows, cols], float32 (PyTorch's [out, in])
+   * @param out shape [opsPackedLength(rows, cols)], float32; written in full
+   */
+  opsPackWeights(
+    weight: Float32Array,
+    rows: number,
+    cols: number,
+    out: Float32Array,
+  ): void;
+  /**
+   * out = x W^T (+ bias), blocked and spread over the addon's thread pool,
+   * f32 accumulation in one fused multiply-add chain per output in k order
+   * (avx2 and avx512 give identical bits; scalar rounds each product).
+   *
+   * @param x shape [m, cols], float32
+   * @param packed W [rows, cols] packed by `opsPackWeights`
+   * @param bias shape [rows], float32, or null
+   * @param out shape [m, rows], float32; must not share memory with the inputs
+   * @param kernelPath As for `xformersAttend`: a downgrade, or null for `kernelPath()`.
+   * @returns The kernel path that ran.
+   */
+  opsMatmul(
+    x: Float32Array,
+    packed: Float32Array,
+    rows: number,
+    cols: number,
+    bias: Float32Array | null,
+    out: Float32Array,
+    kernelPath: KernelPathName | null,
+  ): KernelPathName;
+}

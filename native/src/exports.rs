@@ -83,5 +83,6 @@ pub fn register(env: Env<'_>, exports: sys::Value) -> JsResult<()> {
         "streamRead",
         Some(crate::bandwidth::stream_read_js),
     )?;
+    crate::exports_ops::register(env, exports)?;
     crate::exports_xformers::register(env, exports)
 }

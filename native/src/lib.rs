@@ -5,6 +5,7 @@
 mod bandwidth;
 mod cpu_features;
 mod exports;
+mod exports_ops;
 mod exports_xformers;
 mod formats;
 mod huge_pages;
@@ -12,6 +13,7 @@ mod kernel_path;
 mod napi;
 mod napi_args;
 mod napi_sys;
+mod ops;
 mod simd;
 mod sum_f32;
 mod thread_pool;
