@@ -93,7 +93,11 @@ function timed(ops: ModelOps, spent: Map<string, number>): ModelOps {
   };
 }
 
-async function generation(ops: ModelOps, newTokens: number): Promise<string> {
+/** One greedy run: tokens/s and the share of each op in the step. */
+async function generation(
+  ops: ModelOps,
+  newTokens: number,
+): Promise<{ rate: number; line: string }> {
   const spent = new Map<string, number>();
   const model = await Transformer.load(DEMO, { ops: timed(ops, spent) });
   const backend = createReferenceBackend();
@@ -123,11 +127,13 @@ async function generation(ops: ModelOps, newTokens: number): Promise<string> {
     `${k} ${(100 * v / ms).toFixed(1)}%`
   );
   const opsMs = [...spent.values()].reduce((a, b) => a + b, 0);
-  return `${(newTokens / ms * 1000).toFixed(1)} tokens/s (${
+  const rate = newTokens / ms * 1000;
+  const line = `${rate.toFixed(1)} tokens/s (${
     (ms / newTokens).toFixed(2)
   } ms/token; ${parts.join(", ")}; attention and the rest ${
     (100 * (ms - opsMs) / ms).toFixed(1)
   }%)`;
+  return { rate, line };
 }
 
 if (import.meta.main) {
@@ -156,10 +162,17 @@ if (import.meta.main) {
   }
   matmulTable(targets);
   console.log(
-    "\nmodels/demo-gemma2 greedy decode, 1 sequence, reference attention, fp16 cache:",
+    "\nmodels/demo-gemma2 greedy decode of 64 tokens, 1 sequence, reference attention, fp16 cache (best of 3 rounds, targets interleaved):",
   );
-  for (const [label, ops] of targets) {
-    console.log(`  ${label.padEnd(16)} ${await generation(ops, 64)}`);
+  const best = new Map<string, { rate: number; line: string }>();
+  for (let round = 0; round < 3; round++) {
+    for (const [label, ops] of targets) {
+      const run = await generation(ops, 64);
+      if (run.rate > (best.get(label)?.rate ?? 0)) best.set(label, run);
+    }
+  }
+  for (const [label, { line }] of best) {
+    console.log(`  ${label.padEnd(16)} ${line}`);
   }
   console.log(`load average: ${await loadAverage()}`);
 }

@@ -4,9 +4,11 @@
  * register-tiled AVX-512/AVX2/scalar kernel over the persistent thread
  * pool, f32 accumulation). RMSNorm, RoPE, the gated activation, the
  * residual add and the soft-cap stay in TypeScript on the same CPU memory:
- * they are O(hidden) per token, and on models/demo-gemma2 all of them
- * together take under 1% of a decode step (bench/model_ops_bench.ts), less
- * than the call into the addon would cost. The step never leaves the CPU.
+ * they are O(hidden) per token, a few microseconds each, about the cost
+ * of a call into the addon. On models/demo-gemma2 they take about 6% of a
+ * native decode step, matmul about 30-35%, attention (reference backend)
+ * and the rest about 60% (engine/model_ops_bench.ts, noisy 2-core
+ * machine). The step never leaves the CPU.
  *
  * A WebGPU target would implement {@linkcode ModelOps} the same way but
  * needs what this interface does not yet give: activations that stay in

@@ -37,7 +37,8 @@ function random(n: number, rand: () => number): Float32Array {
 
 // [m, n, k]: 1x1x1; one partial panel; a two-panel tile whose second panel
 // is missing; k over one 256-step block; m over one 96-row chunk; the demo
-// model's lm_head and MLP shapes (threaded: m n k >= 2^17).
+// model's lm_head and MLP shapes ([64, 512, 256] is spread over the pool:
+// m n k >= 2^20).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 17, 3],
@@ -48,6 +49,11 @@ const SHAPES: [number, number, number][] = [
   [3, 259, 256],
   [64, 512, 256],
   [2, 256, 512],
+  // Decode's wide tiles (one or two rows): whole, cut by the right edge,
+  // over several k blocks, and spread over the pool (m n k >= 2^20).
+  [1, 300, 40],
+  [2, 145, 300],
+  [1, 1100, 1000],
 ];
 
 interface Case {

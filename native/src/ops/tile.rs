@@ -3,7 +3,8 @@
 //! step loads the tile's weights once (one 64-byte panel line per 16
 //! columns) and broadcasts one x value per row, so every load feeds `NV`
 //! (weights) or `MR` (x) fused multiply-adds. Accumulators stay in
-//! registers: 6 x 2 vectors is 12 of AVX-512's 32 zmm or AVX2's 16 ymm.
+//! registers: 6 x 2 vectors is 12 of AVX-512's 32 zmm or AVX2's 16 ymm;
+//! decode's one or two rows use wider tiles (matmul.rs).
 //!
 //! Every output element is one sequential chain of fused multiply-adds over
 //! k, in order, whatever the blocking or thread count, so the avx2 and
@@ -15,8 +16,8 @@ use crate::simd::Isa;
 /// Rows of x per micro-tile.
 pub const MR: usize = 6;
 
-/// Widest tile in columns (AVX-512, two panels).
-const MAX_WIDTH: usize = 32;
+/// Widest tile in columns (AVX-512's wide decode tile, eight panels).
+const MAX_WIDTH: usize = 128;
 
 /// Where one micro-tile reads and writes.
 #[derive(Clone, Copy)]
@@ -53,19 +54,26 @@ pub unsafe fn tile<I: Isa, const ROWS: usize, const NV: usize>(a: TileArgs) {
         (col / PANEL) * a.panel_stride + col % PANEL
     });
     let full = a.cols == width;
-    let mut edge = [0.0f32; MR * MAX_WIDTH];
+    // Staging for a tile cut by the right edge; left uninitialised (a
+    // memset per tile would cost more than a small tile's arithmetic) and
+    // zeroed only when used.
+    let mut staging = std::mem::MaybeUninit::<[f32; MR * MAX_WIDTH]>::uninit();
+    let edge = staging.as_mut_ptr().cast::<f32>();
+    if !full {
+        std::ptr::write_bytes(edge, 0, ROWS * width);
+    }
     let mut acc = [[I::zero(); NV]; ROWS];
     if a.accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
             let src = a.c.add(r * a.ldc);
             if !full {
-                std::ptr::copy_nonoverlapping(src, edge.as_mut_ptr().add(r * width), a.cols);
+                std::ptr::copy_nonoverlapping(src, edge.add(r * width), a.cols);
             }
             for (j, v) in row.iter_mut().enumerate() {
                 *v = if full {
                     I::load(src.add(j * I::LANES))
                 } else {
-                    I::load(edge.as_ptr().add(r * width + j * I::LANES))
+                    I::load(edge.add(r * width + j * I::LANES))
                 };
             }
         }
@@ -86,11 +94,11 @@ pub unsafe fn tile<I: Isa, const ROWS: usize, const NV: usize>(a: TileArgs) {
             if full {
                 I::store(dst.add(j * I::LANES), *v);
             } else {
-                I::store(edge.as_mut_ptr().add(r * width + j * I::LANES), *v);
+                I::store(edge.add(r * width + j * I::LANES), *v);
             }
         }
         if !full {
-            std::ptr::copy_nonoverlapping(edge.as_ptr().add(r * width), dst, a.cols);
+            std::ptr::copy_nonoverlapping(edge.add(r * width), dst, a.cols);
         }
     }
 }
