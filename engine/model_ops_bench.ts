@@ -23,7 +23,11 @@ import { createNativeOps } from "./model_ops_native.ts";
 import { selectModelOps } from "./model_ops_select.ts";
 import { typescriptOps } from "./model_ops_typescript.ts";
 import { Transformer } from "./transformer.ts";
-import { backendCaches, stepBatch } from "./transformer_test_support.ts";
+import {
+  backendCaches,
+  maxRowRelativeError,
+  stepBatch,
+} from "./transformer_test_support.ts";
 
 const DEMO = new URL("../models/demo-gemma2", import.meta.url).pathname;
 
@@ -136,6 +140,23 @@ async function generation(
   return { rate, line };
 }
 
+/** The demo model's worst row relative error against its reference logits. */
+async function referenceError(ops: ModelOps): Promise<number> {
+  const model = await Transformer.load(DEMO, { ops });
+  const ref = JSON.parse(
+    await Deno.readTextFile(`${DEMO}/reference_logits.json`),
+  );
+  const { manager, attention } = await backendCaches(
+    model,
+    createReferenceBackend(),
+  );
+  const logits = await model.forward(
+    stepBatch(manager, [{ seq: 0, tokens: ref.token_ids }], { allRows: true }),
+    attention,
+  );
+  return maxRowRelativeError(logits, ref.logits.flat(), model.config.vocabSize);
+}
+
 if (import.meta.main) {
   console.log(describeMachine(await machineInfo()));
   console.log(`load average: ${await loadAverage()}`);
@@ -159,6 +180,10 @@ if (import.meta.main) {
         createNativeOps(addon, { kernelPath: path }),
       ]);
     }
+    targets.push([
+      `native ${best} bf16`,
+      createNativeOps(addon, { weightDtype: "bf16" }),
+    ]);
   }
   matmulTable(targets);
   console.log(
@@ -173,6 +198,14 @@ if (import.meta.main) {
   }
   for (const [label, { line }] of best) {
     console.log(`  ${label.padEnd(16)} ${line}`);
+  }
+  console.log(
+    "\nmodels/demo-gemma2 logits vs reference_logits.json (max row relative error):",
+  );
+  for (const [label, ops] of targets) {
+    console.log(
+      `  ${label.padEnd(16)} ${(await referenceError(ops)).toExponential(3)}`,
+    );
   }
   console.log(`load average: ${await loadAverage()}`);
 }

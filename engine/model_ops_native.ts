@@ -39,6 +39,14 @@ export interface NativeOpsOptions {
    * @default null (the addon's `kernelPath()`)
    */
   readonly kernelPath?: KernelPathName | null;
+  /**
+   * How packed weights are stored: `f32`, or `bf16` (rounded to nearest
+   * even once, at pack time; half the bytes a decode step streams, widened
+   * exactly on load, accumulation still f32). bf16 changes the model's
+   * numbers: checkpoints trained in f32 lose about 3 significant digits.
+   * @default "f32"
+   */
+  readonly weightDtype?: "f32" | "bf16";
 }
 
 /**
@@ -80,12 +88,15 @@ export function createNativeOps(
   if (missing) throw new Error(missing);
   const native = addon as NativeAddon & NativeOpsAddon;
   const path = options.kernelPath ?? null;
+  const bf16 = options.weightDtype === "bf16";
   return {
     ...typescriptOps,
     target: "native",
     description: `native matmul on ${
       path ?? native.kernelPath()
-    }, ${native.poolThreads()} threads; other ops in TypeScript`,
+    }, ${native.poolThreads()} threads, ${
+      bf16 ? "bf16" : "f32"
+    } weights; other ops in TypeScript`,
     pack(weight): PackedMatrix {
       const { data, rows, cols } = weight;
       if (data.length !== rows * cols) {
@@ -93,7 +104,8 @@ export function createNativeOps(
           `pack: weight has ${data.length} elements but claims shape [${rows}, ${cols}]`,
         );
       }
-      const packed = new Float32Array(native.opsPackedLength(rows, cols));
+      const length = native.opsPackedLength(rows, cols);
+      const packed = bf16 ? new Uint16Array(length) : new Float32Array(length);
       native.opsPackWeights(data, rows, cols, packed);
       return { target: "native", rows, cols, data: packed };
     },

@@ -9,7 +9,7 @@
 use super::pack::{packed_len, PANEL};
 use super::tile::{tile, tile_rows, TileArgs, MR};
 use crate::kernel_path::KernelPath;
-use crate::simd::{Isa, Scalar};
+use crate::simd::{Bf16Codes, Codes, F32Codes, Isa, Scalar};
 use crate::thread_pool::{pool, SharedMut};
 
 /// Steps of k per block.
@@ -23,12 +23,29 @@ const MC: usize = 16 * MR;
 /// other processes on both cores.
 const PARALLEL_MIN_MACS: usize = 1 << 20;
 
+/// Packed weights in one of the storage types.
+#[derive(Clone, Copy)]
+pub enum Packed<'a> {
+    F32(&'a [f32]),
+    /// bf16 bits.
+    Bf16(&'a [u16]),
+}
+
+impl Packed<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Packed::F32(w) => w.len(),
+            Packed::Bf16(w) => w.len(),
+        }
+    }
+}
+
 /// One product, checked by the caller (see `check`).
 pub struct Matmul<'a> {
     /// shape [m, k]
     pub x: &'a [f32],
     /// `packed_len(n, k)` elements
-    pub packed: &'a [f32],
+    pub packed: Packed<'a>,
     /// shape [n]
     pub bias: Option<&'a [f32]>,
     pub m: usize,
@@ -80,8 +97,9 @@ struct Item {
 /// only one accumulator chain per vector, and FMA latency (4 cycles) would
 /// idle the units with fewer than 8 chains in flight.
 #[inline(always)]
-unsafe fn run_item<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: usize>(
+unsafe fn run_item<I: Isa, C: Codes, const NV: usize, const WIDE: usize, const WIDE_ROWS: usize>(
     job: &Matmul,
+    w: *const C::T,
     out: *mut f32,
     item: Item,
 ) {
@@ -109,7 +127,7 @@ unsafe fn run_item<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: 
                 let a = TileArgs {
                     x: job.x.as_ptr().add(r * k + k0),
                     ldx: k,
-                    w: job.packed.as_ptr().add(p * panel_stride + k0 * PANEL),
+                    w: w.add(p * panel_stride + k0 * PANEL),
                     panel_stride,
                     kc,
                     c: out.add(r * n + col),
@@ -120,11 +138,11 @@ unsafe fn run_item<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: 
                 let rows = MR.min(item.r1 - r);
                 match nv {
                     _ if nv == WIDE && skinny => match rows {
-                        1 => tile::<I, 1, WIDE>(a),
-                        _ => tile::<I, WIDE_ROWS, WIDE>(a),
+                        1 => tile::<I, C, 1, WIDE>(a),
+                        _ => tile::<I, C, WIDE_ROWS, WIDE>(a),
                     },
-                    _ if nv == NV => tile_rows::<I, NV>(rows, a),
-                    _ => tile_rows::<I, 1>(rows, a),
+                    _ if nv == NV => tile_rows::<I, C, NV>(rows, a),
+                    _ => tile_rows::<I, C, 1>(rows, a),
                 }
             }
             p += panels_of(nv);
@@ -141,23 +159,38 @@ unsafe fn run_item<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: 
     }
 }
 
+/// Runs one item, weights of type `C`, on one path's tile shapes.
+#[inline(always)]
+unsafe fn dispatch<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: usize>(
+    job: &Matmul,
+    out: *mut f32,
+    item: Item,
+) {
+    match job.packed {
+        Packed::F32(w) => run_item::<I, F32Codes, NV, WIDE, WIDE_ROWS>(job, w.as_ptr(), out, item),
+        Packed::Bf16(w) => {
+            run_item::<I, Bf16Codes, NV, WIDE, WIDE_ROWS>(job, w.as_ptr(), out, item)
+        }
+    }
+}
+
 unsafe fn item_scalar(job: &Matmul, out: *mut f32, item: Item) {
     // Eight-lane arrays: one vector per half panel, no wide tiles.
-    run_item::<Scalar, 2, 2, 0>(job, out, item)
+    dispatch::<Scalar, 2, 2, 0>(job, out, item)
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn item_avx2(job: &Matmul, out: *mut f32, item: Item) {
     // 16 ymm: 2 rows x 4 accumulators + 4 weights + a broadcast.
-    run_item::<crate::simd::Avx2, 2, 4, 2>(job, out, item)
+    dispatch::<crate::simd::Avx2, 2, 4, 2>(job, out, item)
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
 unsafe fn item_avx512(job: &Matmul, out: *mut f32, item: Item) {
     // 32 zmm: 2 rows x 8 accumulators + 8 weights + a broadcast.
-    run_item::<crate::simd::Avx512, 2, 8, 2>(job, out, item)
+    dispatch::<crate::simd::Avx512, 2, 8, 2>(job, out, item)
 }
 
 /// Computes `out = x W^T (+ bias)` on `path`.

@@ -11,7 +11,7 @@
 //! avx512 paths give identical bits (scalar rounds the product separately).
 
 use super::pack::PANEL;
-use crate::simd::Isa;
+use crate::simd::{Codes, Isa};
 
 /// Rows of x per micro-tile.
 pub const MR: usize = 6;
@@ -19,14 +19,13 @@ pub const MR: usize = 6;
 /// Widest tile in columns (AVX-512's wide decode tile, eight panels).
 const MAX_WIDTH: usize = 128;
 
-/// Where one micro-tile reads and writes.
-#[derive(Clone, Copy)]
-pub struct TileArgs {
+/// Where one micro-tile reads and writes; weights are `T` (f32 or bf16).
+pub struct TileArgs<T> {
     /// x at (first row, first k of the block); rows `ldx` apart.
     pub x: *const f32,
     pub ldx: usize,
     /// The tile's first panel at the block's first k (`+ k0 * PANEL`).
-    pub w: *const f32,
+    pub w: *const T,
     /// Elements from one panel to the next: `PANEL * k`.
     pub panel_stride: usize,
     pub kc: usize,
@@ -39,13 +38,21 @@ pub struct TileArgs {
     pub accumulate: bool,
 }
 
-/// Computes one micro-tile of `ROWS <= MR` rows and `NV` vectors.
+impl<T> Clone for TileArgs<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TileArgs<T> {}
+
+/// Computes one micro-tile of `ROWS <= MR` rows and `NV` vectors, reading
+/// weights stored as `C` (f32, or bf16 widened exactly on load).
 ///
 /// # Safety
 /// The features of `I`; `a` points into live arrays covering `ROWS` rows,
 /// `kc` steps and `NV * I::LANES / PANEL` whole panels.
 #[inline(always)]
-pub unsafe fn tile<I: Isa, const ROWS: usize, const NV: usize>(a: TileArgs) {
+pub unsafe fn tile<I: Isa, C: Codes, const ROWS: usize, const NV: usize>(a: TileArgs<C::T>) {
     let width = NV * I::LANES;
     debug_assert!(width <= MAX_WIDTH && a.cols <= width);
     // Vector j reads panel (j * LANES) / PANEL at lane offset (j * LANES) % PANEL.
@@ -80,7 +87,7 @@ pub unsafe fn tile<I: Isa, const ROWS: usize, const NV: usize>(a: TileArgs) {
     }
     for kk in 0..a.kc {
         let line = a.w.add(kk * PANEL);
-        let w: [I::V; NV] = std::array::from_fn(|j| I::load(line.add(offsets[j])));
+        let w: [I::V; NV] = std::array::from_fn(|j| C::load::<I>(line.add(offsets[j]), false));
         for (r, row) in acc.iter_mut().enumerate() {
             let x = I::splat(*a.x.add(r * a.ldx + kk));
             for (v, wj) in row.iter_mut().zip(w) {
@@ -108,13 +115,13 @@ pub unsafe fn tile<I: Isa, const ROWS: usize, const NV: usize>(a: TileArgs) {
 /// # Safety
 /// As for [`tile`].
 #[inline(always)]
-pub unsafe fn tile_rows<I: Isa, const NV: usize>(rows: usize, a: TileArgs) {
+pub unsafe fn tile_rows<I: Isa, C: Codes, const NV: usize>(rows: usize, a: TileArgs<C::T>) {
     match rows {
-        1 => tile::<I, 1, NV>(a),
-        2 => tile::<I, 2, NV>(a),
-        3 => tile::<I, 3, NV>(a),
-        4 => tile::<I, 4, NV>(a),
-        5 => tile::<I, 5, NV>(a),
-        _ => tile::<I, MR, NV>(a),
+        1 => tile::<I, C, 1, NV>(a),
+        2 => tile::<I, C, 2, NV>(a),
+        3 => tile::<I, C, 3, NV>(a),
+        4 => tile::<I, C, 4, NV>(a),
+        5 => tile::<I, C, 5, NV>(a),
+        _ => tile::<I, C, MR, NV>(a),
     }
 }
