@@ -55,7 +55,7 @@ function matmulTable(targets: [string, ModelOps][]): void {
   ];
   console.log("\nmatmul GFLOP/s (2 m n k / median time):");
   console.log(
-    ["shape [m, n, k]".padEnd(38), ...targets.map(([n]) => n.padStart(16))]
+    ["shape [m, n, k]".padEnd(38), ...targets.map(([n]) => n.padStart(24))]
       .join(""),
   );
   for (const [name, m, n, k] of shapes) {
@@ -63,11 +63,11 @@ function matmulTable(targets: [string, ModelOps][]): void {
     const w = Float32Array.from({ length: n * k }, () => rand() - 0.5);
     const cells = targets.map(([label, ops]) => {
       // The TypeScript kernel is too slow for the large decode shape's budget.
-      if (label === "typescript" && m * n * k > 1e8) return "-".padStart(16);
+      if (label === "typescript" && m * n * k > 1e8) return "-".padStart(24);
       const packed = ops.pack({ data: w, rows: n, cols: k });
       const out = new Float32Array(m * n);
       const s = time(() => ops.matmul(x, packed, { out }));
-      return (2 * m * n * k / s / 1e9).toFixed(2).padStart(16);
+      return (2 * m * n * k / s / 1e9).toFixed(2).padStart(24);
     });
     console.log(`${name} [${m}, ${n}, ${k}]`.padEnd(38) + cells.join(""));
   }
@@ -197,14 +197,14 @@ if (import.meta.main) {
     }
   }
   for (const [label, { line }] of best) {
-    console.log(`  ${label.padEnd(16)} ${line}`);
+    console.log(`  ${label.padEnd(24)} ${line}`);
   }
   console.log(
     "\nmodels/demo-gemma2 logits vs reference_logits.json (max row relative error):",
   );
   for (const [label, ops] of targets) {
     console.log(
-      `  ${label.padEnd(16)} ${(await referenceError(ops)).toExponential(3)}`,
+      `  ${label.padEnd(24)} ${(await referenceError(ops)).toExponential(3)}`,
     );
   }
   console.log(`load average: ${await loadAverage()}`);
