@@ -9,7 +9,8 @@ use crate::kernel_path::{self, KernelPath};
 use crate::napi::{callback, Env, JsError, JsResult};
 use crate::napi_args::{check_disjoint, TypedArray};
 use crate::napi_sys as sys;
-use crate::ops::matmul::{matmul, Matmul, Packed};
+use crate::ops::job::{Matmul, Packed};
+use crate::ops::matmul::matmul;
 use crate::ops::pack::{pack, packed_len};
 
 fn error(message: String) -> JsError {

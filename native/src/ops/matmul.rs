@@ -1,12 +1,14 @@
 //! y = x W^T (+ b) with W pre-packed (`pack.rs`): x `[m, k]`, W `[n, k]`,
-//! y `[m, n]`, all f32. Blocked GotoBLAS-style: the work is cut into items
-//! of (up to `MC` rows) x (a run of column tiles), handed to the persistent
-//! pool; inside an item, k runs in blocks of `KC` so each tile's slice of
-//! weights (`KC` x 32 floats, 32 KiB) stays in L1/L2 while every row
+//! y `[m, n]`, f32 (weights f32 or bf16; see `job.rs`). Blocked
+//! GotoBLAS-style: the work is cut into items of (up to `MC` rows) x (a run
+//! of panels), handed to the persistent pool; inside an item, k runs in
+//! blocks of `KC` so each tile's slice of weights (`KC` x 32 floats, 32
+//! KiB; decode's wide tiles 128 KiB) stays in L1/L2 while every row
 //! micro-block of the item passes over it. Items split only rows and
 //! columns, never k, so results do not depend on the thread count.
 
-use super::pack::{packed_len, PANEL};
+use super::job::{Matmul, Packed};
+use super::pack::PANEL;
 use super::tile::{tile, tile_rows, TileArgs, MR};
 use crate::kernel_path::KernelPath;
 use crate::simd::{Bf16Codes, Codes, F32Codes, Isa, Scalar};
@@ -22,63 +24,6 @@ const MC: usize = 16 * MR;
 /// calling thread. At 2^17 the demo model's decode ran 6x slower with
 /// other processes on both cores.
 const PARALLEL_MIN_MACS: usize = 1 << 20;
-
-/// Packed weights in one of the storage types.
-#[derive(Clone, Copy)]
-pub enum Packed<'a> {
-    F32(&'a [f32]),
-    /// bf16 bits.
-    Bf16(&'a [u16]),
-}
-
-impl Packed<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Packed::F32(w) => w.len(),
-            Packed::Bf16(w) => w.len(),
-        }
-    }
-}
-
-/// One product, checked by the caller (see `check`).
-pub struct Matmul<'a> {
-    /// shape [m, k]
-    pub x: &'a [f32],
-    /// `packed_len(n, k)` elements
-    pub packed: Packed<'a>,
-    /// shape [n]
-    pub bias: Option<&'a [f32]>,
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-}
-
-impl Matmul<'_> {
-    /// Every size mismatch, in words; `out_len` is the output's length.
-    pub fn check(&self, out_len: usize) -> Result<(), String> {
-        let (m, n, k) = (self.m, self.n, self.k);
-        let want = packed_len(n, k).ok_or("weight shape overflows")?;
-        if self.packed.len() != want {
-            return Err(format!(
-                "packed weight has {} elements, expected {want} for [{n}, {k}]: pack it with opsPackWeights",
-                self.packed.len()
-            ));
-        }
-        if self.x.len() != m * k {
-            return Err(format!(
-                "x has {} elements, expected {m} x {k}",
-                self.x.len()
-            ));
-        }
-        if out_len != m * n {
-            return Err(format!("out has {out_len} elements, expected {m} x {n}"));
-        }
-        match self.bias {
-            Some(b) if b.len() != n => Err(format!("bias has {} elements, expected {n}", b.len())),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// Panels per work-item column chunk are rounded to this, the widest tile.
 const CHUNK_PANELS: usize = 8;

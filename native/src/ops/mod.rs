@@ -5,10 +5,12 @@
 //! engine/model_ops_native.ts).
 //!
 //! Weights are packed once, at load, into [`pack::PANEL`]-column panels
-//! (`pack.rs`); `matmul.rs` blocks and spreads the product over the
-//! persistent pool; `tile.rs` is the register-blocked micro-kernel, written
-//! once over [`crate::simd::Isa`] and compiled per kernel path.
+//! (`pack.rs`); `job.rs` holds one product's checked operands; `matmul.rs`
+//! blocks the product and spreads it over the persistent pool; `tile.rs`
+//! is the register-blocked micro-kernel, written once over
+//! [`crate::simd::Isa`] and compiled per kernel path.
 
+pub mod job;
 pub mod matmul;
 pub mod pack;
 mod tile;
