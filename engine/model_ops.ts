@@ -32,8 +32,8 @@ export interface PackedMatrix {
   readonly rows: number;
   /** Input features (PyTorch's in_features). */
   readonly cols: number;
-  /** The packed elements; the layout is the target's own. float32 */
-  readonly data: Float32Array;
+  /** The packed elements; layout and storage (float32, bf16 bits) are the target's own. */
+  readonly data: Float32Array | Uint16Array;
 }
 
 /** Options for {@linkcode ModelOps.matmul}. */

@@ -23,7 +23,11 @@ import { createNativeOps } from "./model_ops_native.ts";
 import { selectModelOps } from "./model_ops_select.ts";
 import { typescriptOps } from "./model_ops_typescript.ts";
 import { Transformer } from "./transformer.ts";
-import { backendCaches, stepBatch } from "./transformer_test_support.ts";
+import {
+  backendCaches,
+  maxRowRelativeError,
+  stepBatch,
+} from "./transformer_test_support.ts";
 
 const DEMO = new URL("../models/demo-gemma2", import.meta.url).pathname;
 
@@ -51,7 +55,7 @@ function matmulTable(targets: [string, ModelOps][]): void {
   ];
   console.log("\nmatmul GFLOP/s (2 m n k / median time):");
   console.log(
-    ["shape [m, n, k]".padEnd(38), ...targets.map(([n]) => n.padStart(16))]
+    ["shape [m, n, k]".padEnd(38), ...targets.map(([n]) => n.padStart(24))]
       .join(""),
   );
   for (const [name, m, n, k] of shapes) {
@@ -59,11 +63,11 @@ function matmulTable(targets: [string, ModelOps][]): void {
     const w = Float32Array.from({ length: n * k }, () => rand() - 0.5);
     const cells = targets.map(([label, ops]) => {
       // The TypeScript kernel is too slow for the large decode shape's budget.
-      if (label === "typescript" && m * n * k > 1e8) return "-".padStart(16);
+      if (label === "typescript" && m * n * k > 1e8) return "-".padStart(24);
       const packed = ops.pack({ data: w, rows: n, cols: k });
       const out = new Float32Array(m * n);
       const s = time(() => ops.matmul(x, packed, { out }));
-      return (2 * m * n * k / s / 1e9).toFixed(2).padStart(16);
+      return (2 * m * n * k / s / 1e9).toFixed(2).padStart(24);
     });
     console.log(`${name} [${m}, ${n}, ${k}]`.padEnd(38) + cells.join(""));
   }
@@ -93,7 +97,11 @@ function timed(ops: ModelOps, spent: Map<string, number>): ModelOps {
   };
 }
 
-async function generation(ops: ModelOps, newTokens: number): Promise<string> {
+/** One greedy run: tokens/s and the share of each op in the step. */
+async function generation(
+  ops: ModelOps,
+  newTokens: number,
+): Promise<{ rate: number; line: string }> {
   const spent = new Map<string, number>();
   const model = await Transformer.load(DEMO, { ops: timed(ops, spent) });
   const backend = createReferenceBackend();
@@ -123,11 +131,30 @@ async function generation(ops: ModelOps, newTokens: number): Promise<string> {
     `${k} ${(100 * v / ms).toFixed(1)}%`
   );
   const opsMs = [...spent.values()].reduce((a, b) => a + b, 0);
-  return `${(newTokens / ms * 1000).toFixed(1)} tokens/s (${
+  const rate = newTokens / ms * 1000;
+  const line = `${rate.toFixed(1)} tokens/s (${
     (ms / newTokens).toFixed(2)
   } ms/token; ${parts.join(", ")}; attention and the rest ${
     (100 * (ms - opsMs) / ms).toFixed(1)
   }%)`;
+  return { rate, line };
+}
+
+/** The demo model's worst row relative error against its reference logits. */
+async function referenceError(ops: ModelOps): Promise<number> {
+  const model = await Transformer.load(DEMO, { ops });
+  const ref = JSON.parse(
+    await Deno.readTextFile(`${DEMO}/reference_logits.json`),
+  );
+  const { manager, attention } = await backendCaches(
+    model,
+    createReferenceBackend(),
+  );
+  const logits = await model.forward(
+    stepBatch(manager, [{ seq: 0, tokens: ref.token_ids }], { allRows: true }),
+    attention,
+  );
+  return maxRowRelativeError(logits, ref.logits.flat(), model.config.vocabSize);
 }
 
 if (import.meta.main) {
@@ -153,13 +180,32 @@ if (import.meta.main) {
         createNativeOps(addon, { kernelPath: path }),
       ]);
     }
+    targets.push([
+      `native ${best} bf16`,
+      createNativeOps(addon, { weightDtype: "bf16" }),
+    ]);
   }
   matmulTable(targets);
   console.log(
-    "\nmodels/demo-gemma2 greedy decode, 1 sequence, reference attention, fp16 cache:",
+    "\nmodels/demo-gemma2 greedy decode of 64 tokens, 1 sequence, reference attention, fp16 cache (best of 3 rounds, targets interleaved):",
+  );
+  const best = new Map<string, { rate: number; line: string }>();
+  for (let round = 0; round < 3; round++) {
+    for (const [label, ops] of targets) {
+      const run = await generation(ops, 64);
+      if (run.rate > (best.get(label)?.rate ?? 0)) best.set(label, run);
+    }
+  }
+  for (const [label, { line }] of best) {
+    console.log(`  ${label.padEnd(24)} ${line}`);
+  }
+  console.log(
+    "\nmodels/demo-gemma2 logits vs reference_logits.json (max row relative error):",
   );
   for (const [label, ops] of targets) {
-    console.log(`  ${label.padEnd(16)} ${await generation(ops, 64)}`);
+    console.log(
+      `  ${label.padEnd(24)} ${(await referenceError(ops)).toExponential(3)}`,
+    );
   }
   console.log(`load average: ${await loadAverage()}`);
 }

@@ -4,9 +4,11 @@
  * register-tiled AVX-512/AVX2/scalar kernel over the persistent thread
  * pool, f32 accumulation). RMSNorm, RoPE, the gated activation, the
  * residual add and the soft-cap stay in TypeScript on the same CPU memory:
- * they are O(hidden) per token, and on models/demo-gemma2 all of them
- * together take under 1% of a decode step (bench/model_ops_bench.ts), less
- * than the call into the addon would cost. The step never leaves the CPU.
+ * they are O(hidden) per token, a few microseconds each, about the cost
+ * of a call into the addon. On models/demo-gemma2 they take about 6% of a
+ * native decode step, matmul about 30-35%, attention (reference backend)
+ * and the rest about 60% (engine/model_ops_bench.ts, noisy 2-core
+ * machine). The step never leaves the CPU.
  *
  * A WebGPU target would implement {@linkcode ModelOps} the same way but
  * needs what this interface does not yet give: activations that stay in
@@ -37,6 +39,14 @@ export interface NativeOpsOptions {
    * @default null (the addon's `kernelPath()`)
    */
   readonly kernelPath?: KernelPathName | null;
+  /**
+   * How packed weights are stored: `f32`, or `bf16` (rounded to nearest
+   * even once, at pack time; half the bytes a decode step streams, widened
+   * exactly on load, accumulation still f32). bf16 changes the model's
+   * numbers: checkpoints trained in f32 lose about 3 significant digits.
+   * @default "f32"
+   */
+  readonly weightDtype?: "f32" | "bf16";
 }
 
 /**
@@ -78,12 +88,15 @@ export function createNativeOps(
   if (missing) throw new Error(missing);
   const native = addon as NativeAddon & NativeOpsAddon;
   const path = options.kernelPath ?? null;
+  const bf16 = options.weightDtype === "bf16";
   return {
     ...typescriptOps,
     target: "native",
     description: `native matmul on ${
       path ?? native.kernelPath()
-    }, ${native.poolThreads()} threads; other ops in TypeScript`,
+    }, ${native.poolThreads()} threads, ${
+      bf16 ? "bf16" : "f32"
+    } weights; other ops in TypeScript`,
     pack(weight): PackedMatrix {
       const { data, rows, cols } = weight;
       if (data.length !== rows * cols) {
@@ -91,7 +104,8 @@ export function createNativeOps(
           `pack: weight has ${data.length} elements but claims shape [${rows}, ${cols}]`,
         );
       }
-      const packed = new Float32Array(native.opsPackedLength(rows, cols));
+      const length = native.opsPackedLength(rows, cols);
+      const packed = bf16 ? new Uint16Array(length) : new Float32Array(length);
       native.opsPackWeights(data, rows, cols, packed);
       return { target: "native", rows, cols, data: packed };
     },

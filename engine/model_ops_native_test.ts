@@ -1,9 +1,11 @@
-// The native matmul on every kernel path this CPU has, against an fp64
-// oracle on random shapes (odd sizes, several k blocks, several row chunks,
-// the threaded and the single-thread paths), with the error bound of f32
-// summation; avx2 and avx512 must agree bit for bit (one FMA chain per
-// output, in k order). A path this CPU lacks is ignored with the reason.
+// The native matmul on every kernel path this CPU has, with f32 and bf16
+// weights, against an fp64 oracle (fed the bf16-rounded weights for bf16)
+// on random shapes (odd sizes, several k blocks, several row chunks, wide
+// decode tiles, the threaded and the single-thread paths), with the error
+// bound of f32 summation; avx2 and avx512 must agree bit for bit (one FMA
+// chain per output, in k order). A path this CPU lacks is ignored with the reason.
 import assert from "node:assert/strict";
+import { decodeBf16, encodeBf16 } from "../core/bf16.ts";
 import { mulberry32 } from "../core/prng.ts";
 import {
   KERNEL_PATHS,
@@ -37,7 +39,8 @@ function random(n: number, rand: () => number): Float32Array {
 
 // [m, n, k]: 1x1x1; one partial panel; a two-panel tile whose second panel
 // is missing; k over one 256-step block; m over one 96-row chunk; the demo
-// model's lm_head and MLP shapes (threaded: m n k >= 2^17).
+// model's lm_head and MLP shapes ([64, 512, 256] is spread over the pool:
+// m n k >= 2^20).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [1, 17, 3],
@@ -48,6 +51,11 @@ const SHAPES: [number, number, number][] = [
   [3, 259, 256],
   [64, 512, 256],
   [2, 256, 512],
+  // Decode's wide tiles (one or two rows): whole, cut by the right edge,
+  // over several k blocks, and spread over the pool (m n k >= 2^20).
+  [1, 300, 40],
+  [2, 145, 300],
+  [1, 1100, 1000],
 ];
 
 interface Case {
@@ -93,43 +101,60 @@ function worstError(c: Case, got: Float32Array): number {
   return worst;
 }
 
-for (const path of KERNEL_PATHS) {
-  nativeTest(
-    `native matmul on ${path} matches the fp64 oracle on odd shapes`,
-    () => {
-      const ops = createNativeOps(probe.available ? probe.addon : never(), {
-        kernelPath: path,
-      });
+/** The weights as bf16 stores them: the oracle's input for bf16 packing. */
+function roundedToBf16(w: Float32Array): Float32Array {
+  return Float32Array.from(w, (v) => decodeBf16(encodeBf16(v)));
+}
 
-      for (const c of cases()) {
-        const packed = ops.pack({ data: c.w, rows: c.n, cols: c.k });
-        const out = new Float32Array(c.m * c.n).fill(NaN);
-        ops.matmul(c.x, packed, { bias: c.bias, out });
-        const err = worstError(c, out);
-        assert.ok(
-          err <= 1,
-          `[${c.m}, ${c.n}, ${c.k}] on ${path}: error ${err} x the f32 bound`,
+for (const path of KERNEL_PATHS) {
+  for (const weightDtype of ["f32", "bf16"] as const) {
+    nativeTest(
+      `native matmul on ${path} with ${weightDtype} weights matches the fp64 oracle on odd shapes`,
+      () => {
+        const ops = createNativeOps(
+          probe.available ? probe.addon : never(),
+          { kernelPath: path, weightDtype },
         );
-      }
-    },
-    path,
-  );
+        for (const c of cases()) {
+          const packed = ops.pack({ data: c.w, rows: c.n, cols: c.k });
+          assert.equal(
+            packed.data instanceof Uint16Array,
+            weightDtype === "bf16",
+          );
+          const out = new Float32Array(c.m * c.n).fill(NaN);
+          ops.matmul(c.x, packed, { bias: c.bias, out });
+          const w = weightDtype === "bf16" ? roundedToBf16(c.w) : c.w;
+          const err = worstError({ ...c, w }, out);
+          assert.ok(
+            err <= 1,
+            `[${c.m}, ${c.n}, ${c.k}] on ${path}: error ${err} x the f32 bound`,
+          );
+        }
+      },
+      path,
+    );
+  }
 }
 
 nativeTest(
   "native matmul gives identical bits on avx2 and avx512, and at any thread split",
   () => {
     const addon = probe.available ? probe.addon : never();
-    const run = (path: KernelPathName) => {
-      const ops = createNativeOps(addon, { kernelPath: path });
+    const run = (path: KernelPathName, weightDtype: "f32" | "bf16") => {
+      const ops = createNativeOps(addon, { kernelPath: path, weightDtype });
       return cases().map((c) =>
         ops.matmul(c.x, ops.pack({ data: c.w, rows: c.n, cols: c.k }), {
           bias: c.bias,
         })
       );
     };
-    const a = run("avx2"), b = run("avx512");
-    a.forEach((out, i) => assert.deepEqual(out, b[i], `shape ${SHAPES[i]}`));
+    for (const dtype of ["bf16", "f32"] as const) {
+      const a = run("avx2", dtype), b = run("avx512", dtype);
+      a.forEach((out, i) =>
+        assert.deepEqual(out, b[i], `shape ${SHAPES[i]}, ${dtype} weights`)
+      );
+    }
+    const b = run("avx512", "f32");
     // One row at a time (never threaded) equals the whole batch (threaded).
     const c = cases()[7];
     const ops = createNativeOps(addon, { kernelPath: "avx512" });

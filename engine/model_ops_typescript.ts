@@ -37,7 +37,13 @@ export const typescriptOps: ModelOps = {
   },
   matmul(x, weight, options) {
     checkPackedBy(weight, "typescript");
-    return matmul(x, weight, options);
+    const { data, rows, cols } = weight;
+    if (!(data instanceof Float32Array)) {
+      throw new TypeError(
+        "The typescript ops target reads float32 weights only: pack with typescriptOps.pack()",
+      );
+    }
+    return matmul(x, { data, rows, cols }, options);
   },
   rmsNorm,
   applyRope,

@@ -246,13 +246,14 @@ export interface NativeOpsAddon {
    * (the same layout on every kernel path).
    *
    * @param weight shape [rows, cols], float32 (PyTorch's [out, in])
-   * @param out shape [opsPackedLength(rows, cols)], float32; written in full
+   * @param out shape [opsPackedLength(rows, cols)]: a Float32Array stores
+   * f32, a Uint16Array bf16 bits (rounded to nearest even); written in full
    */
   opsPackWeights(
     weight: Float32Array,
     rows: number,
     cols: number,
-    out: Float32Array,
+    out: Float32Array | Uint16Array,
   ): void;
   /**
    * out = x W^T (+ bias), blocked and spread over the addon's thread pool,
@@ -260,7 +261,7 @@ export interface NativeOpsAddon {
    * (avx2 and avx512 give identical bits; scalar rounds each product).
    *
    * @param x shape [m, cols], float32
-   * @param packed W [rows, cols] packed by `opsPackWeights`
+   * @param packed W [rows, cols] packed by `opsPackWeights` (f32 or bf16)
    * @param bias shape [rows], float32, or null
    * @param out shape [m, rows], float32; must not share memory with the inputs
    * @param kernelPath As for `xformersAttend`: a downgrade, or null for `kernelPath()`.
@@ -268,7 +269,7 @@ export interface NativeOpsAddon {
    */
   opsMatmul(
     x: Float32Array,
-    packed: Float32Array,
+    packed: Float32Array | Uint16Array,
     rows: number,
     cols: number,
     bias: Float32Array | null,

@@ -1,13 +1,16 @@
 //! The model-ops exports: weight packing and the packed matmul (see
-//! ops/). Typed arrays are read in place; every size is checked before a
+//! ops/). Packed weights are a Float32Array (f32) or a Uint16Array (bf16
+//! bits): the array's type chooses the storage. Typed arrays are read in place; every size is checked before a
 //! kernel runs. Signatures are mirrored in native/types.ts.
 
 use crate::cpu_features::CpuFeatures;
+use crate::formats::bf16;
 use crate::kernel_path::{self, KernelPath};
 use crate::napi::{callback, Env, JsError, JsResult};
 use crate::napi_args::{check_disjoint, TypedArray};
 use crate::napi_sys as sys;
-use crate::ops::matmul::{matmul, Matmul};
+use crate::ops::job::{Matmul, Packed};
+use crate::ops::matmul::matmul;
 use crate::ops::pack::{pack, packed_len};
 
 fn error(message: String) -> JsError {
@@ -48,7 +51,8 @@ unsafe extern "C" fn ops_packed_length(env: sys::Env, info: sys::CallbackInfo) -
     })
 }
 
-/// `opsPackWeights(weight, rows, cols, out): undefined`.
+/// `opsPackWeights(weight, rows, cols, out): undefined`; `out` is a
+/// Float32Array (f32) or a Uint16Array (bf16, rounded to nearest even).
 unsafe extern "C" fn ops_pack_weights(env: sys::Env, info: sys::CallbackInfo) -> sys::Value {
     callback::<4>(
         env,
@@ -75,9 +79,24 @@ unsafe extern "C" fn ops_pack_weights(env: sys::Env, info: sys::CallbackInfo) ->
                 )));
             }
             check_disjoint(&all, &[1])?;
+            let out = all[1].1;
             // Safety: out is disjoint from weight (checked just above).
-            let out = all[1].1.slice_mut::<f32>("out")?;
-            pack(weight, rows, cols, out);
+            if out.is::<u16>() {
+                pack(
+                    weight,
+                    rows,
+                    cols,
+                    out.slice_mut::<u16>("out")?,
+                    bf16::encode,
+                );
+            } else {
+                let out = out.slice_mut::<f32>("out").map_err(|_| {
+                    JsError::TypeError(
+                        "out must be a Float32Array (f32) or a Uint16Array (bf16)".to_string(),
+                    )
+                })?;
+                pack(weight, rows, cols, out, |x| x);
+            }
             env.undefined()
         },
     )
@@ -112,9 +131,19 @@ unsafe extern "C" fn ops_matmul(env: sys::Env, info: sys::CallbackInfo) -> sys::
             }
             let out_len = all[2].1.len();
             let m = x.len().checked_div(k).unwrap_or(out_len / n.max(1));
+            let packed = all[1].1;
             let job = Matmul {
                 x,
-                packed: all[1].1.slice::<f32>("packed")?,
+                packed: if packed.is::<u16>() {
+                    Packed::Bf16(packed.slice::<u16>("packed")?)
+                } else {
+                    Packed::F32(packed.slice::<f32>("packed").map_err(|_| {
+                        JsError::TypeError(
+                            "packed must be a Float32Array (f32) or a Uint16Array (bf16)"
+                                .to_string(),
+                        )
+                    })?)
+                },
                 bias: match all.get(3) {
                     Some((_, b)) => Some(b.slice::<f32>("bias")?),
                     None => None,

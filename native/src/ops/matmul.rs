@@ -1,101 +1,78 @@
 //! y = x W^T (+ b) with W pre-packed (`pack.rs`): x `[m, k]`, W `[n, k]`,
-//! y `[m, n]`, all f32. Blocked GotoBLAS-style: the work is cut into items
-//! of (up to `MC` rows) x (a run of column tiles), handed to the persistent
-//! pool; inside an item, k runs in blocks of `KC` so each tile's slice of
-//! weights (`KC` x 32 floats, 32 KiB) stays in L1/L2 while every row
+//! y `[m, n]`, f32 (weights f32 or bf16; see `job.rs`). Blocked
+//! GotoBLAS-style: the work is cut into items of (up to `MC` rows) x (a run
+//! of panels), handed to the persistent pool; inside an item, k runs in
+//! blocks of `KC` so each tile's slice of weights (`KC` x 32 floats, 32
+//! KiB; decode's wide tiles 128 KiB) stays in L1/L2 while every row
 //! micro-block of the item passes over it. Items split only rows and
 //! columns, never k, so results do not depend on the thread count.
 
-use super::pack::{packed_len, PANEL};
-use super::tile::{tile_rows, TileArgs, MR};
+use super::job::{Matmul, Packed};
+use super::pack::PANEL;
+use super::tile::{tile, tile_rows, TileArgs, MR};
 use crate::kernel_path::KernelPath;
-use crate::simd::{Isa, Scalar};
+use crate::simd::{Bf16Codes, Codes, F32Codes, Isa, Scalar};
 use crate::thread_pool::{pool, SharedMut};
 
 /// Steps of k per block.
 const KC: usize = 256;
 /// Rows of x per work item (a multiple of `MR`).
 const MC: usize = 16 * MR;
-/// Below this many multiply-adds the pool's wake-up costs more than it
-/// saves: run on the calling thread.
-const PARALLEL_MIN_MACS: usize = 1 << 17;
+/// Below this many multiply-adds (about 30 us on one AVX-512 core) the
+/// pool's wake-up costs more than it saves, and on a loaded machine a
+/// descheduled worker can stall the call for a scheduler tick: run on the
+/// calling thread. At 2^17 the demo model's decode ran 6x slower with
+/// other processes on both cores.
+const PARALLEL_MIN_MACS: usize = 1 << 20;
 
-/// One product, checked by the caller (see `check`).
-pub struct Matmul<'a> {
-    /// shape [m, k]
-    pub x: &'a [f32],
-    /// `packed_len(n, k)` elements
-    pub packed: &'a [f32],
-    /// shape [n]
-    pub bias: Option<&'a [f32]>,
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-}
+/// Panels per work-item column chunk are rounded to this, the widest tile.
+const CHUNK_PANELS: usize = 8;
 
-impl Matmul<'_> {
-    /// Every size mismatch, in words; `out_len` is the output's length.
-    pub fn check(&self, out_len: usize) -> Result<(), String> {
-        let (m, n, k) = (self.m, self.n, self.k);
-        let want = packed_len(n, k).ok_or("weight shape overflows")?;
-        if self.packed.len() != want {
-            return Err(format!(
-                "packed weight has {} elements, expected {want} for [{n}, {k}]: pack it with opsPackWeights",
-                self.packed.len()
-            ));
-        }
-        if self.x.len() != m * k {
-            return Err(format!(
-                "x has {} elements, expected {m} x {k}",
-                self.x.len()
-            ));
-        }
-        if out_len != m * n {
-            return Err(format!("out has {out_len} elements, expected {m} x {n}"));
-        }
-        match self.bias {
-            Some(b) if b.len() != n => Err(format!("bias has {} elements, expected {n}", b.len())),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Columns per tile on a path: two panels on AVX-512, one otherwise.
-fn tile_cols(path: KernelPath) -> usize {
-    match path {
-        KernelPath::Avx512 | KernelPath::Avx512Vnni => 2 * PANEL,
-        _ => PANEL,
-    }
-}
-
-/// One work item: rows [r0, r1) by tiles [t0, t1).
+/// One work item: rows [r0, r1) by panels [p0, p1).
 #[derive(Clone, Copy)]
 struct Item {
     r0: usize,
     r1: usize,
-    t0: usize,
-    t1: usize,
+    p0: usize,
+    p1: usize,
 }
 
-/// Runs one item; `NV` vectors make one tile.
+/// Runs one item. A tile is `NV` vectors; an item of at most `WIDE_ROWS`
+/// rows (a decode step) uses tiles of `WIDE` vectors instead: one row has
+/// only one accumulator chain per vector, and FMA latency (4 cycles) would
+/// idle the units with fewer than 8 chains in flight.
 #[inline(always)]
-unsafe fn run_item<I: Isa, const NV: usize>(job: &Matmul, out: *mut f32, item: Item) {
+unsafe fn run_item<I: Isa, C: Codes, const NV: usize, const WIDE: usize, const WIDE_ROWS: usize>(
+    job: &Matmul,
+    w: *const C::T,
+    out: *mut f32,
+    item: Item,
+) {
     let (n, k) = (job.n, job.k);
-    let width = NV * I::LANES;
     let panel_stride = PANEL * k;
+    let skinny = item.r1 - item.r0 <= WIDE_ROWS;
+    let panels_of = |nv: usize| nv * I::LANES / PANEL;
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        for t in item.t0..item.t1 {
-            let col = t * width;
-            let cols = width.min(n - col);
+        let mut p = item.p0;
+        while p < item.p1 {
+            let left = item.p1 - p;
+            // The widest tile that fits: wide (skinny items), normal, or
+            // one panel (an AVX-512 two-panel tile whose second is missing).
+            let nv = if skinny && left >= panels_of(WIDE) {
+                WIDE
+            } else if left >= panels_of(NV) {
+                NV
+            } else {
+                PANEL / I::LANES
+            };
+            let col = p * PANEL;
+            let cols = (nv * I::LANES).min(n - col);
             for r in (item.r0..item.r1).step_by(MR) {
                 let a = TileArgs {
                     x: job.x.as_ptr().add(r * k + k0),
                     ldx: k,
-                    w: job
-                        .packed
-                        .as_ptr()
-                        .add((col / PANEL) * panel_stride + k0 * PANEL),
+                    w: w.add(p * panel_stride + k0 * PANEL),
                     panel_stride,
                     kc,
                     c: out.add(r * n + col),
@@ -104,18 +81,21 @@ unsafe fn run_item<I: Isa, const NV: usize>(job: &Matmul, out: *mut f32, item: I
                     accumulate: k0 > 0,
                 };
                 let rows = MR.min(item.r1 - r);
-                // A two-panel tile whose second panel does not exist: one panel.
-                if width > PANEL && cols <= PANEL {
-                    tile_rows::<I, 1>(rows, a);
-                } else {
-                    tile_rows::<I, NV>(rows, a);
+                match nv {
+                    _ if nv == WIDE && skinny => match rows {
+                        1 => tile::<I, C, 1, WIDE>(a),
+                        _ => tile::<I, C, WIDE_ROWS, WIDE>(a),
+                    },
+                    _ if nv == NV => tile_rows::<I, C, NV>(rows, a),
+                    _ => tile_rows::<I, C, 1>(rows, a),
                 }
             }
+            p += panels_of(nv);
         }
     }
     if let Some(bias) = job.bias {
-        let c0 = item.t0 * width;
-        let c1 = (item.t1 * width).min(n);
+        let c0 = item.p0 * PANEL;
+        let c1 = (item.p1 * PANEL).min(n);
         for r in item.r0..item.r1 {
             for (c, b) in bias.iter().enumerate().take(c1).skip(c0) {
                 *out.add(r * n + c) += *b;
@@ -124,20 +104,38 @@ unsafe fn run_item<I: Isa, const NV: usize>(job: &Matmul, out: *mut f32, item: I
     }
 }
 
+/// Runs one item, weights of type `C`, on one path's tile shapes.
+#[inline(always)]
+unsafe fn dispatch<I: Isa, const NV: usize, const WIDE: usize, const WIDE_ROWS: usize>(
+    job: &Matmul,
+    out: *mut f32,
+    item: Item,
+) {
+    match job.packed {
+        Packed::F32(w) => run_item::<I, F32Codes, NV, WIDE, WIDE_ROWS>(job, w.as_ptr(), out, item),
+        Packed::Bf16(w) => {
+            run_item::<I, Bf16Codes, NV, WIDE, WIDE_ROWS>(job, w.as_ptr(), out, item)
+        }
+    }
+}
+
 unsafe fn item_scalar(job: &Matmul, out: *mut f32, item: Item) {
-    run_item::<Scalar, 2>(job, out, item)
+    // Eight-lane arrays: one vector per half panel, no wide tiles.
+    dispatch::<Scalar, 2, 2, 0>(job, out, item)
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn item_avx2(job: &Matmul, out: *mut f32, item: Item) {
-    run_item::<crate::simd::Avx2, 2>(job, out, item)
+    // 16 ymm: 2 rows x 4 accumulators + 4 weights + a broadcast.
+    dispatch::<crate::simd::Avx2, 2, 4, 2>(job, out, item)
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
 unsafe fn item_avx512(job: &Matmul, out: *mut f32, item: Item) {
-    run_item::<crate::simd::Avx512, 2>(job, out, item)
+    // 32 zmm: 2 rows x 8 accumulators + 8 weights + a broadcast.
+    dispatch::<crate::simd::Avx512, 2, 8, 2>(job, out, item)
 }
 
 /// Computes `out = x W^T (+ bias)` on `path`.
@@ -169,20 +167,21 @@ pub unsafe fn matmul(path: KernelPath, job: &Matmul, out: &mut [f32]) {
         }
         return;
     }
-    let tiles = n.div_ceil(tile_cols(path));
+    let panels = n.div_ceil(PANEL);
     let row_chunks = m.div_ceil(MC);
     let threads = pool().threads();
-    // Enough items for dynamic scheduling to balance: about 4 per thread.
-    let col_chunks = tiles.min((4 * threads).div_ceil(row_chunks)).max(1);
-    let per_chunk = tiles.div_ceil(col_chunks);
-    let col_chunks = tiles.div_ceil(per_chunk);
+    // Enough items for dynamic scheduling to balance: about 4 per thread,
+    // each a whole number of the widest tiles.
+    let col_chunks = (4 * threads).div_ceil(row_chunks).max(1);
+    let per_chunk = panels.div_ceil(col_chunks).next_multiple_of(CHUNK_PANELS);
+    let col_chunks = panels.div_ceil(per_chunk);
     let item = |i: usize| {
         let (rc, cc) = (i / col_chunks, i % col_chunks);
         Item {
             r0: rc * MC,
             r1: ((rc + 1) * MC).min(m),
-            t0: cc * per_chunk,
-            t1: ((cc + 1) * per_chunk).min(tiles),
+            p0: cc * per_chunk,
+            p1: ((cc + 1) * per_chunk).min(panels),
         }
     };
     let items = row_chunks * col_chunks;
