@@ -45,7 +45,10 @@ export async function startServer(
   const calibration = o.kvQuantParamsPath !== undefined
     ? await loadKvQuantParams(o.kvQuantParamsPath, plan, o)
     : undefined;
-  const model = await Transformer.load(modelDir);
+  const model = await Transformer.load(
+    modelDir,
+    o.opsTarget ? { ops: o.opsTarget } : {},
+  );
   const tokenizer = model.tokenizer!;
   const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
   const maxModelLen = o.maxModelLen ??
@@ -91,7 +94,9 @@ export async function startServer(
   }, app);
   const url = `http://${o.host}:${server.addr.port}`;
   print(
-    `Scheduling: ${o.schedulingPolicy}; KV scales: ${scaleSource(o, plan)}`,
+    `Scheduling: ${o.schedulingPolicy}; KV scales: ${
+      scaleSource(o, plan)
+    }; ops: ${model.opsReason}`,
   );
   print(
     `Serving "${modelName}" (max ${maxModelLen} tokens) on ${url}/v1  (POST /v1/completions, /v1/chat/completions; GET /v1/models, /health, /metrics)`,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { OPS_TARGETS, type OpsTarget } from "../engine/model_ops.ts";
 import {
   parseSchedulingPolicy,
   type SchedulingPolicy,
@@ -27,6 +28,8 @@ export interface ServeOptions {
   readonly servedModelName?: string;
   /** Seconds in-flight requests get to finish after SIGINT/SIGTERM. */
   readonly shutdownTimeout: number;
+  /** Where the non-attention ops run; absent: native when the addon loads, else typescript. */
+  readonly opsTarget?: OpsTarget;
 }
 
 /** parseArgs declarations for the serve-only flags. */
@@ -43,6 +46,7 @@ export const SERVE_FLAGS = {
   "calculate-kv-scales": { type: "boolean", default: false },
   "served-model-name": { type: "string" },
   "shutdown-timeout": { type: "string", default: "10" },
+  "ops-target": { type: "string", default: "auto" },
 } as const;
 
 /** Help lines for the serve-only flags. */
@@ -61,7 +65,10 @@ export const SERVE_HELP =
   --max-num-batched-tokens N        tokens per step (default: 2048)
   --max-model-len N                 prompt + output limit (default: the model's max_position_embeddings)
   --served-model-name NAME          the name clients pass as "model" (default: the model directory's name)
-  --shutdown-timeout SECONDS        how long SIGINT/SIGTERM waits for in-flight requests (default: 10)`;
+  --shutdown-timeout SECONDS        how long SIGINT/SIGTERM waits for in-flight requests (default: 10)
+  --ops-target auto|native|typescript
+                                    where matmuls and the other non-attention ops run; auto: native when the addon
+                                    loads, else typescript, with the reason printed (default: auto)`;
 
 /**
  * Parses "64MiB", "1GiB", "512MB", "1000000".
@@ -122,6 +129,16 @@ export function serveOptionsFromFlags(
   }
   const kvQuantParamsPath = scaleFlags(v);
   if (port > 65535) throw new Error(`--port: ${port} is not a port (0..65535)`);
+  const opsFlag = String(v["ops-target"] ?? "auto");
+  if (
+    opsFlag !== "auto" && !(OPS_TARGETS as readonly string[]).includes(opsFlag)
+  ) {
+    throw new Error(
+      `--ops-target: "${opsFlag}" is not an ops target: use auto, ${
+        OPS_TARGETS.join(" or ")
+      }`,
+    );
+  }
   return {
     host: String(v.host),
     port,
@@ -138,6 +155,7 @@ export function serveOptionsFromFlags(
       ? { servedModelName: v["served-model-name"] }
       : {}),
     shutdownTimeout: int("shutdown-timeout", 0),
+    ...(opsFlag !== "auto" ? { opsTarget: opsFlag as OpsTarget } : {}),
   };
 }
 

@@ -39,3 +39,14 @@ Deno.test("serveOptionsFromFlags() takes one scale source: --kv-quant-params-pat
     /are the same flag: give it once/,
   );
 });
+
+Deno.test("serveOptionsFromFlags() reads --ops-target (auto leaves the choice to the model) and refuses an unknown one", () => {
+  assert.equal(parse().opsTarget, undefined);
+  assert.equal(parse("--ops-target", "auto").opsTarget, undefined);
+  assert.equal(parse("--ops-target", "typescript").opsTarget, "typescript");
+  assert.equal(parse("--ops-target", "native").opsTarget, "native");
+  assert.throws(
+    () => parse("--ops-target", "cuda"),
+    /--ops-target: "cuda" is not an ops target: use auto, typescript or native/,
+  );
+});
