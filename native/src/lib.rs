@@ -4,7 +4,9 @@
 
 mod cpu_features;
 mod exports;
+mod exports_flashinfer;
 mod exports_xformers;
+mod flashinfer;
 mod formats;
 mod huge_pages;
 mod kernel_path;
