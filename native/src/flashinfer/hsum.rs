@@ -23,7 +23,11 @@ pub trait HSum: Isa {
 impl HSum for Scalar {
     #[inline(always)]
     unsafe fn sum_each(v: &[[f32; 8]]) -> [f32; 8] {
-        std::array::from_fn(|i| Scalar::reduce_add(v[i]))
+        let mut out = [0.0; 8];
+        for (y, x) in out.iter_mut().zip(v) {
+            *y = Scalar::reduce_add(*x);
+        }
+        out
     }
 }
 
@@ -45,31 +49,40 @@ impl HSum for Avx2 {
     }
 }
 
+/// Pairwise sums inside each 128-bit block: [e0+e1, e2+e3, f0+f1, f2+f3].
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(always)]
+unsafe fn pair(e: __m512, f: __m512) -> __m512 {
+    _mm512_add_ps(_mm512_shuffle_ps(e, f, 0x88), _mm512_shuffle_ps(e, f, 0xdd))
+}
+
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 impl HSum for Avx512 {
     #[inline(always)]
     unsafe fn sum_each(v: &[__m512]) -> __m512 {
+        // No closures here: they would compile without AVX-512 enabled.
         // 16 -> 8: halves of each vector added, two vectors per register.
-        let w: [__m512; 8] = std::array::from_fn(|i| {
+        let mut w = [_mm512_setzero_ps(); 8];
+        for i in 0..8 {
             let (a, b) = (v[2 * i], v[2 * i + 1]);
-            _mm512_add_ps(
+            w[i] = _mm512_add_ps(
                 _mm512_shuffle_f32x4(a, b, 0x44),
                 _mm512_shuffle_f32x4(a, b, 0xee),
-            )
-        });
+            );
+        }
         // 8 -> 4: 128-bit block k of x[i] holds 4 partials of v[4i + k].
-        let x: [__m512; 4] = std::array::from_fn(|i| {
+        let mut x = [_mm512_setzero_ps(); 4];
+        for i in 0..4 {
             let (c, d) = (w[2 * i], w[2 * i + 1]);
-            _mm512_add_ps(
+            x[i] = _mm512_add_ps(
                 _mm512_shuffle_f32x4(c, d, 0x88),
                 _mm512_shuffle_f32x4(c, d, 0xdd),
-            )
-        });
-        let pair = |e: __m512, f: __m512| {
-            _mm512_add_ps(_mm512_shuffle_ps(e, f, 0x88), _mm512_shuffle_ps(e, f, 0xdd))
-        };
+            );
+        }
+        let y0 = pair(x[0], x[1]);
+        let y1 = pair(x[2], x[3]);
         // Lane 4k + m now holds the sum of v[4m + k]: transpose it back.
-        let sums = pair(pair(x[0], x[1]), pair(x[2], x[3]));
+        let sums = pair(y0, y1);
         let index = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
         _mm512_permutexvar_ps(index, sums)
     }

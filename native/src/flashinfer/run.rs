@@ -9,7 +9,7 @@ use super::hsum::HSum;
 use super::plan::Plan;
 use super::scratch::Scratch;
 use super::state::{finish, merge};
-use super::tile::{run_page, Page, Rows, Tiles, MAX_PAGE, MAX_TILE_TOKENS, RB};
+use super::tile::{run_span, Rows, Seg, Span, Tiles, MAX_SPAN, MAX_TILE_TOKENS, RB};
 use super::{AnyKv, Kv, Layer};
 use crate::kernel_path::KernelPath;
 use crate::simd::{Bf16Codes, Codes, E4m3Codes, E5m2Codes, F16Codes, F32Codes, I8Codes, Scalar};
@@ -43,7 +43,37 @@ enum Item {
     Tile(usize, usize),
 }
 
-/// Runs the keys [k0, k1) of sequence `s` for kv head `h` against `rows`.
+/// The span of pages `p0..p1` (at most MAX_SPAN keys) of sequence `s`,
+/// kv head `h`.
+#[inline(always)]
+unsafe fn span_of<T>(job: &Job<T>, s: usize, h: usize, p0: usize, p1: usize) -> Span<T> {
+    let (layer, kv, ps) = (&job.layer, &job.kv, job.layer.page_size);
+    let pages = job.plan.pages(s);
+    let d = layer.head_dim;
+    let seg = |p: usize| {
+        let row = layer.row(pages[p.min(p1 - 1)] as usize, h, 0);
+        Seg {
+            k: kv.keys.as_ptr().add(row * d),
+            v: kv.values.as_ptr().add(row * d),
+            k_scales: kv.key_scales.map(|x| x.as_ptr().add(row)),
+            v_scales: kv.value_scales.map(|x| x.as_ptr().add(row)),
+        }
+    };
+    Span {
+        segs: [seg(p0), seg(p0 + 1), seg(p0 + 2), seg(p0 + 3)],
+        page: ps,
+        j0: p0 * ps,
+        n: (p1 - p0) * ps,
+    }
+}
+
+/// Pages per span.
+fn span_pages(layer: &Layer) -> usize {
+    MAX_SPAN / layer.page_size
+}
+
+/// Runs the keys [k0, k1) of sequence `s` for kv head `h` against `rows`,
+/// a span of whole pages at a time (rows' bounds mask the rest).
 #[inline(always)]
 unsafe fn run_keys<S: HSum, C: Codes>(
     job: &Job<C::T>,
@@ -54,28 +84,34 @@ unsafe fn run_keys<S: HSum, C: Codes>(
     k0: usize,
     k1: usize,
 ) {
-    let (layer, kv, ps) = (&job.layer, &job.kv, job.layer.page_size);
-    let pages = job.plan.pages(s);
-    let d = layer.head_dim;
-    for p in k0 / ps..k1.div_ceil(ps) {
-        let j0 = k0.max(p * ps);
-        let j1 = k1.min(p * ps + ps);
-        let row = layer.row(pages[p] as usize, h, j0 - p * ps);
-        let page = Page {
-            k: kv.keys.as_ptr().add(row * d),
-            v: kv.values.as_ptr().add(row * d),
-            k_scales: kv.key_scales.map(|x| x.as_ptr().add(row)),
-            v_scales: kv.value_scales.map(|x| x.as_ptr().add(row)),
-            j0,
-            n: j1 - j0,
-        };
-        run_page::<S, C>(rows, t, &page);
+    let (ps, sp) = (job.layer.page_size, span_pages(&job.layer));
+    let end = k1.div_ceil(ps);
+    for p0 in (k0 / ps..end).step_by(sp) {
+        let span = span_of(job, s, h, p0, (p0 + sp).min(end));
+        run_span::<S, C>(rows, t, &span);
     }
 }
 
-/// Scratch for `rows` query rows: q, o, m, l, two tiles, scores.
+/// Hints the cache to load `n` elements from `p` (no fault if out of range).
+#[inline(always)]
+fn prefetch<T>(p: *const T, n: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = n * std::mem::size_of::<T>();
+        let p = p.cast::<i8>();
+        for at in (0..bytes).step_by(64) {
+            // Safety: a prefetch never faults; SSE is baseline on x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, n);
+}
+
+/// Scratch for `rows` query rows: q, o, m, l, two tiles, scores, scales.
 fn scratch_len(d: usize, rows: usize) -> usize {
-    2 * rows * d + 2 * rows + 2 * MAX_PAGE * d + RB.max(rows) * MAX_PAGE
+    2 * rows * d + 2 * rows + 2 * MAX_SPAN * d + RB.max(rows) * MAX_SPAN + 2 * MAX_SPAN
 }
 
 /// Copies query rows (times the K factor) into `q`, zeroing the padding;
@@ -121,8 +157,9 @@ unsafe fn run_chunk<S: HSum, C: Codes>(job: &Job<C::T>, c: usize) {
         v_zero_point: job.kv.scales.v_zero_point as f32,
         soft_cap: layer.soft_cap,
         k: tiles,
-        v: tiles.add(MAX_PAGE * d),
-        scores: tiles.add(2 * MAX_PAGE * d),
+        v: tiles.add(MAX_SPAN * d),
+        row_scales: tiles.add(2 * MAX_SPAN * d),
+        scores: tiles.add(2 * MAX_SPAN * d + 2 * MAX_SPAN),
     };
     let seq_len = job.plan.seq_len(s);
     let lo = layer.first_visible(seq_len - 1).max(k0);
@@ -139,10 +176,26 @@ unsafe fn run_chunk<S: HSum, C: Codes>(job: &Job<C::T>, c: usize) {
     if lo < k1 {
         // Page-outer: a page's kv heads are adjacent, read in one sweep.
         let ps = layer.page_size;
-        for p in lo / ps..k1.div_ceil(ps) {
-            let (j0, j1) = (lo.max(p * ps), k1.min(p * ps + ps));
-            for h in 0..layer.num_kv_heads {
-                run_keys::<S, C>(job, &t, &rows_of(h), s, h, j0, j1);
+        let (hk, sp) = (layer.num_kv_heads, span_pages(layer));
+        let end = k1.div_ceil(ps);
+        for p0 in (lo / ps..end).step_by(sp) {
+            let p1 = (p0 + sp).min(end);
+            for h in 0..hk {
+                // Block tables scatter pages: fetch the next (span, head)
+                // while this one computes.
+                let next = if h + 1 < hk {
+                    Some((p0, p1, h + 1))
+                } else {
+                    (p1 < end).then(|| (p1, (p1 + sp).min(end), 0))
+                };
+                if let Some((q0, q1, nh)) = next {
+                    let span = span_of(job, s, nh, q0, q1);
+                    for seg in &span.segs[..q1 - q0] {
+                        prefetch(seg.k, ps * d);
+                        prefetch(seg.v, ps * d);
+                    }
+                }
+                run_span::<S, C>(&rows_of(h), &t, &span_of(job, s, h, p0, p1));
             }
         }
     }
@@ -191,8 +244,9 @@ unsafe fn run_tile<S: HSum, C: Codes>(job: &Job<C::T>, i: usize, h: usize) {
         v_zero_point: job.kv.scales.v_zero_point as f32,
         soft_cap: layer.soft_cap,
         k: tiles,
-        v: tiles.add(MAX_PAGE * d),
-        scores: tiles.add(2 * MAX_PAGE * d),
+        v: tiles.add(MAX_SPAN * d),
+        row_scales: tiles.add(2 * MAX_SPAN * d),
+        scores: tiles.add(2 * MAX_SPAN * d + 2 * MAX_SPAN),
     };
     let mut bounds = [(0, 0); MAX_TILE_TOKENS];
     for (k, b) in bounds.iter_mut().enumerate().take(count) {

@@ -1,21 +1,31 @@
-//! One page of one kv head against a block of query rows, FlashInfer's
-//! inner loop on a CPU. The page's K rows are dequantized once into an f32
-//! tile in L1 (zero point and per-row scale applied there, the per-tensor
-//! scale folded into the queries) and serve every query row of the GQA
-//! group; q·k runs 4 rows by `LANES / 4` keys at a time and finishes all
-//! those dot products with one shuffle tree (hsum.rs); then the online
-//! softmax updates each row's (m, l, o); then the V rows are dequantized
-//! once and p·v accumulates 4 rows by a register slab of columns.
+//! A span of up to 64 keys (whole pages) of one kv head against a block of
+//! query rows: FlashInfer's inner loop on a CPU.
 //!
-//! Rows are ordered token-major: row r is head `r % group` of the tile's
-//! token `r / group`, and sees keys `bounds[r / group]`.
+//! - q·k runs 4 rows by `LANES / 4` keys at a time and finishes those dot
+//!   products with one shuffle tree (hsum.rs). K codes are converted in the
+//!   dot loop itself when the rows fit one register block (decode with a
+//!   GQA group of 4 or less: each code is converted exactly once, for all
+//!   the group's heads); larger row sets first dequantize the span into an
+//!   f32 tile in L1 so that no code is converted twice.
+//! - Online softmax: each row's logits over the span are capped, masked,
+//!   turned into weights e^{x - m'}, and (l, o) rescaled to the new max m'.
+//! - p·v accumulates 4 rows by a register slab of columns, V converted in
+//!   the loop (or from a tile, as for K).
+//!
+//! Scales never multiply codes: the per-tensor K scale (and e4m3's raw
+//! unit) is folded into q and the V scale into the output; int8
+//! per-token-head scales multiply each logit (K) and each weight (V); the
+//! int8 zero point is subtracted from each converted vector.
+//!
+//! Rows are ordered token-major: row r is head `r % group` of token
+//! `r / group`, and sees the absolute keys `bounds[r / group]`.
 
 use super::hsum::HSum;
 use crate::formats::KvDtype;
 use crate::simd::Codes;
 
-/// Keys per page at most (the largest block size served).
-pub const MAX_PAGE: usize = 64;
+/// Keys per span at most (the largest page size served).
+pub const MAX_SPAN: usize = 64;
 /// Query tokens per prefill tile at most.
 pub const MAX_TILE_TOKENS: usize = 16;
 /// Query rows per register block.
@@ -29,7 +39,7 @@ pub struct Rows {
     pub np: usize,
     /// Rows per token: the GQA group.
     pub group: usize,
-    /// Visible keys [lo, hi) of each token.
+    /// Visible absolute keys [lo, hi) of each token.
     pub bounds: [(usize, usize); MAX_TILE_TOKENS],
     /// shape [np, d]: queries times softmax scale and per-tensor K factor.
     pub q: *const f32,
@@ -41,121 +51,209 @@ pub struct Rows {
     pub o: *mut f32,
 }
 
-/// One page's rows for one kv head: `n` keys from absolute key `j0`.
-pub struct Page<T> {
+/// One page of one kv head: its first row's codes and per-row scales.
+#[derive(Clone, Copy)]
+pub struct Seg<T> {
     pub k: *const T,
     pub v: *const T,
     pub k_scales: Option<*const f32>,
     pub v_scales: Option<*const f32>,
+}
+
+/// Whole pages of one kv head: key offset j is row `j % page` of
+/// `segs[j / page]`, absolute key `j0 + j`.
+pub struct Span<T> {
+    pub segs: [Seg<T>; MAX_SPAN / 16],
+    pub page: usize,
     pub j0: usize,
+    /// Keys in the span: pages times page size, at most MAX_SPAN.
     pub n: usize,
 }
 
-/// Per-call constants and the item's tiles.
+impl<T> Span<T> {
+    /// Row `j`'s K (or V) codes; pages are powers of two: no division.
+    #[inline(always)]
+    unsafe fn row(&self, j: usize, d: usize, v: bool) -> *const T {
+        let shift = self.page.trailing_zeros();
+        let seg = self.segs.get_unchecked(j >> shift);
+        let base = if v { seg.v } else { seg.k };
+        base.add((j & (self.page - 1)) * d)
+    }
+}
+
+/// Per-call constants and the item's scratch.
 pub struct Tiles {
     pub d: usize,
     pub k_zero_point: f32,
     pub v_zero_point: f32,
     pub soft_cap: Option<f32>,
-    /// shape [MAX_PAGE, d] each.
+    /// shape [MAX_SPAN, d] each: dequantized rows (tile path only).
     pub k: *mut f32,
     pub v: *mut f32,
-    /// shape [np, MAX_PAGE]: logits, then weights.
+    /// shape [np, MAX_SPAN]: logits, then weights.
     pub scores: *mut f32,
+    /// shape [2, MAX_SPAN]: the span's per-row K and V scales.
+    pub row_scales: *mut f32,
 }
 
-/// `dst[j] = (raw(src[j]) - zp) * scale_j` for `n` rows of `d`; only int8
-/// has a zero point or per-row scales, so other dtypes just convert.
-#[inline(always)]
-unsafe fn dequantize<S: HSum, C: Codes>(
-    src: *const C::T,
-    scales: Option<*const f32>,
-    zp: f32,
-    n: usize,
+/// Where q·k and p·v read rows from: codes (converted in the loop) or a
+/// dequantized f32 tile. Row pointers are computed once per row.
+trait RowSource<S: HSum> {
+    type P: Copy;
+    unsafe fn row(&self, j: usize) -> Self::P;
+    /// `LANES` values of a row from column `e`, zero point removed.
+    unsafe fn load(&self, row: Self::P, e: usize) -> S::V;
+}
+
+struct CodeRows<'a, C: Codes> {
+    span: &'a Span<C::T>,
     d: usize,
-    dst: *mut f32,
-) {
-    let int8 = C::DTYPE == KvDtype::Int8;
-    let zero = S::splat(zp);
-    for j in 0..n {
-        let f = S::splat(scales.map_or(1.0, |s| *s.add(j)));
+    zp: f32,
+    v: bool,
+}
+
+impl<S: HSum, C: Codes> RowSource<S> for CodeRows<'_, C> {
+    type P = *const C::T;
+    #[inline(always)]
+    unsafe fn row(&self, j: usize) -> *const C::T {
+        self.span.row(j, self.d, self.v)
+    }
+    #[inline(always)]
+    unsafe fn load(&self, p: *const C::T, e: usize) -> S::V {
+        let raw = C::load::<S>(p.add(e), false);
+        if C::DTYPE == KvDtype::Int8 {
+            S::sub(raw, S::splat(self.zp))
+        } else {
+            raw
+        }
+    }
+}
+
+struct TileRows {
+    tile: *const f32,
+    d: usize,
+}
+
+impl<S: HSum> RowSource<S> for TileRows {
+    type P = *const f32;
+    #[inline(always)]
+    unsafe fn row(&self, j: usize) -> *const f32 {
+        self.tile.add(j * self.d)
+    }
+    #[inline(always)]
+    unsafe fn load(&self, p: *const f32, e: usize) -> S::V {
+        S::load(p.add(e))
+    }
+}
+
+/// Dequantizes keys (or values) `[j0, j1)` of the span into `dst`.
+#[inline(always)]
+unsafe fn dequantize<S: HSum, C: Codes>(src: &CodeRows<C>, j0: usize, j1: usize, dst: *mut f32) {
+    let d = src.d;
+    for j in j0..j1 {
+        let row = <CodeRows<C> as RowSource<S>>::row(src, j);
         for e in (0..d).step_by(S::LANES) {
-            let raw = C::load::<S>(src.add(j * d + e), false);
-            let x = if int8 {
-                S::mul(S::sub(raw, zero), f)
-            } else {
-                raw
-            };
+            let x = <CodeRows<C> as RowSource<S>>::load(src, row, e);
             S::store(dst.add(j * d + e), x);
         }
     }
 }
 
-/// Logits of every row against the tile's `n` keys (padded keys get junk
-/// that the mask replaces).
+/// Logits of every row against the span's keys (before scales and masks).
 #[inline(always)]
-unsafe fn scores<S: HSum>(rows: &Rows, t: &Tiles, n: usize) {
+unsafe fn scores<S: HSum, R: RowSource<S>>(rows: &Rows, t: &Tiles, keys: &R, n: usize) {
     let (d, kb) = (t.d, S::LANES / RB);
     let mut lanes = [0.0f32; 16];
     for r0 in (0..rows.np).step_by(RB) {
         let q = rows.q.add(r0 * d);
         for j in (0..n).step_by(kb) {
             let mut acc = [S::zero(); 16];
+            let mut rows_k = [keys.row(j); 4];
+            for (kk, p) in rows_k.iter_mut().enumerate().take(kb) {
+                *p = keys.row(j + kk);
+            }
             for e in (0..d).step_by(S::LANES) {
-                let qs: [S::V; RB] = std::array::from_fn(|r| S::load(q.add(r * d + e)));
+                let mut qs = [S::zero(); RB];
+                for (r, x) in qs.iter_mut().enumerate() {
+                    *x = S::load(q.add(r * d + e));
+                }
                 for kk in 0..kb {
-                    let k = S::load(t.k.add((j + kk) * d + e));
+                    let k = keys.load(rows_k[kk], e);
                     for r in 0..RB {
-                        acc[kk * RB + r] = S::fma(qs[r], k, acc[kk * RB + r]);
+                        acc[r * kb + kk] = S::fma(qs[r], k, acc[r * kb + kk]);
                     }
                 }
             }
             S::store(lanes.as_mut_ptr(), S::sum_each(&acc[..S::LANES]));
-            for kk in 0..kb {
-                for r in 0..RB {
-                    *t.scores.add((r0 + r) * MAX_PAGE + j + kk) = lanes[kk * RB + r];
-                }
+            for r in 0..RB {
+                let dst = t.scores.add((r0 + r) * MAX_SPAN + j);
+                std::ptr::copy_nonoverlapping(lanes.as_ptr().add(r * kb), dst, kb);
             }
         }
     }
 }
 
-/// Online softmax over the page for each real row: caps and masks the
-/// logits, turns them into weights e^{x - m'} and rescales (l, o) to m'.
+/// Online softmax over the span for each real row: scales, caps and masks
+/// the logits, turns them into weights e^{x - m'} (times the V row scales)
+/// and rescales (l, o) to m'. Returns the keys any row sees, [a, b).
 #[inline(always)]
-unsafe fn softmax<S: HSum>(rows: &Rows, t: &Tiles, page_j0: usize, n: usize) {
-    let width = n.div_ceil(S::LANES) * S::LANES;
+unsafe fn softmax<S: HSum>(
+    rows: &Rows,
+    t: &Tiles,
+    j0: usize,
+    n: usize,
+    scaled: bool,
+) -> (usize, usize) {
+    let (mut first, mut end) = (n, 0);
     for r in 0..rows.n {
-        let s = t.scores.add(r * MAX_PAGE);
+        let s = t.scores.add(r * MAX_SPAN);
         let (lo, hi) = rows.bounds[r / rows.group];
-        let a = lo.saturating_sub(page_j0).min(n);
-        let b = hi.saturating_sub(page_j0).min(n);
+        let a = lo.saturating_sub(j0).min(n);
+        let b = hi.saturating_sub(j0).min(n);
         if a >= b {
-            (0..width).for_each(|j| *s.add(j) = 0.0);
+            for j in 0..n {
+                *s.add(j) = 0.0;
+            }
             continue;
         }
-        if let Some(cap) = t.soft_cap {
-            (a..b).for_each(|j| *s.add(j) = cap * (*s.add(j) / cap).tanh());
+        (first, end) = (first.min(a), end.max(b));
+        if scaled {
+            for j in (0..n).step_by(S::LANES) {
+                let x = S::mul(S::load(s.add(j)), S::load(t.row_scales.add(j)));
+                S::store(s.add(j), x);
+            }
         }
-        (0..a)
-            .chain(b..width)
-            .for_each(|j| *s.add(j) = f32::NEG_INFINITY);
+        if let Some(cap) = t.soft_cap {
+            for j in a..b {
+                *s.add(j) = cap * (*s.add(j) / cap).tanh();
+            }
+        }
+        for j in (0..a).chain(b..n) {
+            *s.add(j) = f32::NEG_INFINITY;
+        }
         let mut mx = S::splat(f32::NEG_INFINITY);
-        for j in (0..width).step_by(S::LANES) {
+        for j in (0..n).step_by(S::LANES) {
             mx = S::max(mx, S::load(s.add(j)));
         }
         let m_old = *rows.m.add(r);
         let m_new = m_old.max(S::reduce_max(mx));
         if m_new == f32::NEG_INFINITY {
-            (0..width).for_each(|j| *s.add(j) = 0.0);
+            for j in 0..n {
+                *s.add(j) = 0.0;
+            }
             continue;
         }
         let shift = S::splat(m_new);
         let mut sum = S::zero();
-        for j in (0..width).step_by(S::LANES) {
+        for j in (0..n).step_by(S::LANES) {
             let p = S::exp(S::sub(S::load(s.add(j)), shift));
-            S::store(s.add(j), p);
             sum = S::add(sum, p);
+            let w = if scaled {
+                S::mul(p, S::load(t.row_scales.add(MAX_SPAN + j)))
+            } else {
+                p
+            };
+            S::store(s.add(j), w);
         }
         let corr = (m_old - m_new).exp();
         *rows.l.add(r) = *rows.l.add(r) * corr + S::reduce_add(sum);
@@ -168,15 +266,22 @@ unsafe fn softmax<S: HSum>(rows: &Rows, t: &Tiles, page_j0: usize, n: usize) {
             }
         }
     }
+    (first, end)
 }
 
-/// o += p·V for every row block, a slab of `SLAB` vectors at a time.
+/// o += p·V over keys [a, b) for every row block, a slab of `SLAB` vectors
+/// at a time.
 #[inline(always)]
-unsafe fn accumulate<S: HSum>(rows: &Rows, t: &Tiles, n: usize) {
+unsafe fn accumulate<S: HSum, R: RowSource<S>>(
+    rows: &Rows,
+    t: &Tiles,
+    values: &R,
+    a: usize,
+    b: usize,
+) {
     let d = t.d;
-    let step = S::LANES * S::SLAB;
     for r0 in (0..rows.np).step_by(RB) {
-        for c0 in (0..d).step_by(step) {
+        for c0 in (0..d).step_by(S::LANES * S::SLAB) {
             let o = rows.o.add(r0 * d + c0);
             let mut acc = [S::zero(); 16];
             for r in 0..RB {
@@ -184,17 +289,14 @@ unsafe fn accumulate<S: HSum>(rows: &Rows, t: &Tiles, n: usize) {
                     acc[r * S::SLAB + c] = S::load(o.add(r * d + c * S::LANES));
                 }
             }
-            for j in 0..n {
-                let v = t.v.add(j * d + c0);
-                let vs: [S::V; 4] = std::array::from_fn(|c| {
-                    if c < S::SLAB {
-                        S::load(v.add(c * S::LANES))
-                    } else {
-                        S::zero()
-                    }
-                });
+            for j in a..b {
+                let row = values.row(j);
+                let mut vs = [S::zero(); 4];
+                for (c, x) in vs.iter_mut().enumerate().take(S::SLAB) {
+                    *x = values.load(row, c0 + c * S::LANES);
+                }
                 for r in 0..RB {
-                    let w = S::splat(*t.scores.add((r0 + r) * MAX_PAGE + j));
+                    let w = S::splat(*t.scores.add((r0 + r) * MAX_SPAN + j));
                     for c in 0..S::SLAB {
                         acc[r * S::SLAB + c] = S::fma(w, vs[c], acc[r * S::SLAB + c]);
                     }
@@ -209,18 +311,45 @@ unsafe fn accumulate<S: HSum>(rows: &Rows, t: &Tiles, n: usize) {
     }
 }
 
-/// Runs one page against `rows`.
+/// Runs one span against `rows`.
 ///
 /// # Safety
-/// `page` points at `n <= MAX_PAGE` rows of `d` codes (and scales); the
-/// tiles and rows are this item's own scratch of the documented shapes;
-/// `d` is a multiple of `LANES * SLAB`; `S`'s features are on.
+/// Every segment points at a whole page of `d`-code rows (and scales);
+/// the tiles and rows are this item's own scratch of the documented
+/// shapes; `d` is a multiple of `LANES * SLAB`; `S`'s features are on.
 #[inline(always)]
-pub unsafe fn run_page<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, page: &Page<C::T>) {
-    let n = page.n;
-    dequantize::<S, C>(page.k, page.k_scales, t.k_zero_point, n, t.d, t.k);
-    scores::<S>(rows, t, n);
-    softmax::<S>(rows, t, page.j0, n);
-    dequantize::<S, C>(page.v, page.v_scales, t.v_zero_point, n, t.d, t.v);
-    accumulate::<S>(rows, t, n);
+pub unsafe fn run_span<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C::T>) {
+    let (n, d) = (span.n, t.d);
+    let scaled = span.segs[0].k_scales.is_some();
+    if scaled {
+        for j in 0..n {
+            let seg = &span.segs[j / span.page];
+            let at = j % span.page;
+            *t.row_scales.add(j) = *seg.k_scales.unwrap_unchecked().add(at);
+            *t.row_scales.add(MAX_SPAN + j) = *seg.v_scales.unwrap_unchecked().add(at);
+        }
+    }
+    let k = CodeRows::<C> {
+        span,
+        d,
+        zp: t.k_zero_point,
+        v: false,
+    };
+    let v = CodeRows::<C> {
+        span,
+        d,
+        zp: t.v_zero_point,
+        v: true,
+    };
+    if rows.np == RB {
+        scores::<S, _>(rows, t, &k, n);
+        let (a, b) = softmax::<S>(rows, t, span.j0, n, scaled);
+        accumulate::<S, _>(rows, t, &v, a, b);
+    } else {
+        dequantize::<S, C>(&k, 0, n, t.k);
+        scores::<S, _>(rows, t, &TileRows { tile: t.k, d }, n);
+        let (a, b) = softmax::<S>(rows, t, span.j0, n, scaled);
+        dequantize::<S, C>(&v, a, b, t.v);
+        accumulate::<S, _>(rows, t, &TileRows { tile: t.v, d }, a, b);
+    }
 }
