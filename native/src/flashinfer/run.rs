@@ -5,11 +5,10 @@
 //! Each item runs through its kernel path's entry point, compiled with
 //! that path's target features.
 
-use super::hsum::HSum;
 use super::plan::Plan;
 use super::scratch::Scratch;
 use super::state::{finish, merge};
-use super::tile::{run_span, Rows, Seg, Span, Tiles, MAX_SPAN, MAX_TILE_TOKENS, RB};
+use super::tile::{Rows, Seg, Span, SpanKernel, Tiles, MAX_SPAN, MAX_TILE_TOKENS, RB};
 use super::{AnyKv, Kv, Layer};
 use crate::kernel_path::KernelPath;
 use crate::simd::{Bf16Codes, Codes, E4m3Codes, E5m2Codes, F16Codes, F32Codes, I8Codes, Scalar};
@@ -75,7 +74,7 @@ fn span_pages(layer: &Layer) -> usize {
 /// Runs the keys [k0, k1) of sequence `s` for kv head `h` against `rows`,
 /// a span of whole pages at a time (rows' bounds mask the rest).
 #[inline(always)]
-unsafe fn run_keys<S: HSum, C: Codes>(
+unsafe fn run_keys<S: SpanKernel, C: Codes>(
     job: &Job<C::T>,
     t: &Tiles,
     rows: &Rows,
@@ -88,7 +87,7 @@ unsafe fn run_keys<S: HSum, C: Codes>(
     let end = k1.div_ceil(ps);
     for p0 in (k0 / ps..end).step_by(sp) {
         let span = span_of(job, s, h, p0, (p0 + sp).min(end));
-        run_span::<S, C>(rows, t, &span);
+        S::span_fn::<C>()(rows, t, &span);
     }
 }
 
@@ -139,7 +138,7 @@ unsafe fn load_rows(
 }
 
 #[inline(always)]
-unsafe fn run_chunk<S: HSum, C: Codes>(job: &Job<C::T>, c: usize) {
+unsafe fn run_chunk<S: SpanKernel, C: Codes>(job: &Job<C::T>, c: usize) {
     let layer = &job.layer;
     let [token, s, k0, k1] = job.plan.chunk(c);
     let (g, d, hq) = (layer.group(), layer.head_dim, layer.num_q_heads);
@@ -195,7 +194,7 @@ unsafe fn run_chunk<S: HSum, C: Codes>(job: &Job<C::T>, c: usize) {
                         prefetch(seg.v, ps * d);
                     }
                 }
-                run_span::<S, C>(&rows_of(h), &t, &span_of(job, s, h, p0, p1));
+                S::span_fn::<C>()(&rows_of(h), &t, &span_of(job, s, h, p0, p1));
             }
         }
     }
@@ -227,7 +226,7 @@ unsafe fn run_chunk<S: HSum, C: Codes>(job: &Job<C::T>, c: usize) {
 }
 
 #[inline(always)]
-unsafe fn run_tile<S: HSum, C: Codes>(job: &Job<C::T>, i: usize, h: usize) {
+unsafe fn run_tile<S: SpanKernel, C: Codes>(job: &Job<C::T>, i: usize, h: usize) {
     let layer = &job.layer;
     let [t0, count, s, _] = job.plan.tile(i);
     let (g, d, hq) = (layer.group(), layer.head_dim, layer.num_q_heads);
@@ -278,7 +277,7 @@ unsafe fn run_tile<S: HSum, C: Codes>(job: &Job<C::T>, i: usize, h: usize) {
 }
 
 #[inline(always)]
-unsafe fn run_item<S: HSum, C: Codes>(job: &Job<C::T>, item: Item) {
+unsafe fn run_item<S: SpanKernel, C: Codes>(job: &Job<C::T>, item: Item) {
     match item {
         Item::Chunk(c) => run_chunk::<S, C>(job, c),
         Item::Tile(i, h) => run_tile::<S, C>(job, i, h),

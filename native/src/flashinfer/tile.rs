@@ -159,35 +159,64 @@ unsafe fn dequantize<S: HSum, C: Codes>(src: &CodeRows<C>, j0: usize, j1: usize,
     }
 }
 
-/// Logits of every row against the span's keys (before scales and masks).
+/// Dot products of 4 query rows with 2 keys: 8 accumulators, named (an
+/// array indexed in loops stays in memory), few enough that LLVM keeps
+/// them all in registers (16 did not fit its allocation in the span loop).
+#[inline(always)]
+unsafe fn dots_4x2<S: HSum, R: RowSource<S>>(
+    q: *const f32,
+    d: usize,
+    keys: &R,
+    p0: R::P,
+    p1: R::P,
+) -> [S::V; 8] {
+    let z = S::zero();
+    let (mut a00, mut a01, mut a10, mut a11) = (z, z, z, z);
+    let (mut a20, mut a21, mut a30, mut a31) = (z, z, z, z);
+    for e in (0..d).step_by(S::LANES) {
+        let k0 = keys.load(p0, e);
+        let k1 = keys.load(p1, e);
+        let q0 = S::load(q.add(e));
+        a00 = S::fma(q0, k0, a00);
+        a01 = S::fma(q0, k1, a01);
+        let q1 = S::load(q.add(d + e));
+        a10 = S::fma(q1, k0, a10);
+        a11 = S::fma(q1, k1, a11);
+        let q2 = S::load(q.add(2 * d + e));
+        a20 = S::fma(q2, k0, a20);
+        a21 = S::fma(q2, k1, a21);
+        let q3 = S::load(q.add(3 * d + e));
+        a30 = S::fma(q3, k0, a30);
+        a31 = S::fma(q3, k1, a31);
+    }
+    [a00, a01, a10, a11, a20, a21, a30, a31]
+}
+
+/// Logits of every row against the span's keys (before scales and masks),
+/// 4 rows by 4 keys, finished by one shuffle tree per 16 (or 8) scores.
 #[inline(always)]
 unsafe fn scores<S: HSum, R: RowSource<S>>(rows: &Rows, t: &Tiles, keys: &R, n: usize) {
-    let (d, kb) = (t.d, S::LANES / RB);
+    let d = t.d;
     let mut lanes = [0.0f32; 16];
     for r0 in (0..rows.np).step_by(RB) {
         let q = rows.q.add(r0 * d);
-        for j in (0..n).step_by(kb) {
-            let mut acc = [S::zero(); 16];
-            let mut rows_k = [keys.row(j); 4];
-            for (kk, p) in rows_k.iter_mut().enumerate().take(kb) {
-                *p = keys.row(j + kk);
+        for j in (0..n).step_by(4) {
+            let x = dots_4x2::<S, R>(q, d, keys, keys.row(j), keys.row(j + 1));
+            let y = dots_4x2::<S, R>(q, d, keys, keys.row(j + 2), keys.row(j + 3));
+            // Lane r * 4 + kk: row r, key j + kk (rows 0-1 then 2-3 on 8 lanes).
+            let all = [
+                x[0], x[1], y[0], y[1], x[2], x[3], y[2], y[3], x[4], x[5], y[4], y[5], x[6], x[7],
+                y[6], y[7],
+            ];
+            if S::LANES == 16 {
+                S::store(lanes.as_mut_ptr(), S::sum_each(&all));
+            } else {
+                S::store(lanes.as_mut_ptr(), S::sum_each(&all[..8]));
+                S::store(lanes.as_mut_ptr().add(8), S::sum_each(&all[8..]));
             }
-            for e in (0..d).step_by(S::LANES) {
-                let mut qs = [S::zero(); RB];
-                for (r, x) in qs.iter_mut().enumerate() {
-                    *x = S::load(q.add(r * d + e));
-                }
-                for kk in 0..kb {
-                    let k = keys.load(rows_k[kk], e);
-                    for r in 0..RB {
-                        acc[r * kb + kk] = S::fma(qs[r], k, acc[r * kb + kk]);
-                    }
-                }
-            }
-            S::store(lanes.as_mut_ptr(), S::sum_each(&acc[..S::LANES]));
             for r in 0..RB {
                 let dst = t.scores.add((r0 + r) * MAX_SPAN + j);
-                std::ptr::copy_nonoverlapping(lanes.as_ptr().add(r * kb), dst, kb);
+                std::ptr::copy_nonoverlapping(lanes.as_ptr().add(r * 4), dst, 4);
             }
         }
     }
@@ -351,5 +380,51 @@ pub unsafe fn run_span<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C:
         let (a, b) = softmax::<S>(rows, t, span.j0, n, scaled);
         dequantize::<S, C>(&v, a, b, t.v);
         accumulate::<S, _>(rows, t, &TileRows { tile: t.v, d }, a, b);
+    }
+}
+
+/// A span kernel compiled on its own, with its path's target features: the
+/// item loops around it are large, and inlined into them the q·k loop lost
+/// its accumulators to the stack.
+pub trait SpanKernel: HSum {
+    fn span_fn<C: Codes>() -> unsafe fn(&Rows, &Tiles, &Span<C::T>);
+}
+
+#[inline(never)]
+unsafe fn span_scalar<C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C::T>) {
+    run_span::<crate::simd::Scalar, C>(rows, t, span)
+}
+
+impl SpanKernel for crate::simd::Scalar {
+    fn span_fn<C: Codes>() -> unsafe fn(&Rows, &Tiles, &Span<C::T>) {
+        span_scalar::<C>
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(never)]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn span_avx2<C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C::T>) {
+    run_span::<crate::simd::Avx2, C>(rows, t, span)
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl SpanKernel for crate::simd::Avx2 {
+    fn span_fn<C: Codes>() -> unsafe fn(&Rows, &Tiles, &Span<C::T>) {
+        span_avx2::<C>
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+unsafe fn span_avx512<C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C::T>) {
+    run_span::<crate::simd::Avx512, C>(rows, t, span)
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl SpanKernel for crate::simd::Avx512 {
+    fn span_fn<C: Codes>() -> unsafe fn(&Rows, &Tiles, &Span<C::T>) {
+        span_avx512::<C>
     }
 }
