@@ -91,17 +91,18 @@ unsafe fn run_keys<S: SpanKernel, C: Codes>(
     }
 }
 
-/// Hints the cache to load `n` elements from `p` (no fault if out of range).
+/// Hints L2 to load `n` elements from `p` (no fault if out of range); L2,
+/// not L1: a span is as large as L1 and would evict the one in use.
 #[inline(always)]
 fn prefetch<T>(p: *const T, n: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         let bytes = n * std::mem::size_of::<T>();
         let p = p.cast::<i8>();
         for at in (0..bytes).step_by(64) {
             // Safety: a prefetch never faults; SSE is baseline on x86_64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(at)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -105,14 +105,16 @@ trait RowSource<S: HSum> {
     unsafe fn load(&self, row: Self::P, e: usize) -> S::V;
 }
 
-struct CodeRows<'a, C: Codes> {
+/// `Z`: subtract the int8 zero point (skipped when it is 0, saving one
+/// operation per vector).
+struct CodeRows<'a, C: Codes, const Z: bool> {
     span: &'a Span<C::T>,
     d: usize,
     zp: f32,
     v: bool,
 }
 
-impl<S: HSum, C: Codes> RowSource<S> for CodeRows<'_, C> {
+impl<S: HSum, C: Codes, const Z: bool> RowSource<S> for CodeRows<'_, C, Z> {
     type P = *const C::T;
     #[inline(always)]
     unsafe fn row(&self, j: usize) -> *const C::T {
@@ -121,7 +123,7 @@ impl<S: HSum, C: Codes> RowSource<S> for CodeRows<'_, C> {
     #[inline(always)]
     unsafe fn load(&self, p: *const C::T, e: usize) -> S::V {
         let raw = C::load::<S>(p.add(e), false);
-        if C::DTYPE == KvDtype::Int8 {
+        if Z && C::DTYPE == KvDtype::Int8 {
             S::sub(raw, S::splat(self.zp))
         } else {
             raw
@@ -148,12 +150,17 @@ impl<S: HSum> RowSource<S> for TileRows {
 
 /// Dequantizes keys (or values) `[j0, j1)` of the span into `dst`.
 #[inline(always)]
-unsafe fn dequantize<S: HSum, C: Codes>(src: &CodeRows<C>, j0: usize, j1: usize, dst: *mut f32) {
+unsafe fn dequantize<S: HSum, C: Codes, const Z: bool>(
+    src: &CodeRows<C, Z>,
+    j0: usize,
+    j1: usize,
+    dst: *mut f32,
+) {
     let d = src.d;
     for j in j0..j1 {
-        let row = <CodeRows<C> as RowSource<S>>::row(src, j);
+        let row = <CodeRows<C, Z> as RowSource<S>>::row(src, j);
         for e in (0..d).step_by(S::LANES) {
-            let x = <CodeRows<C> as RowSource<S>>::load(src, row, e);
+            let x = <CodeRows<C, Z> as RowSource<S>>::load(src, row, e);
             S::store(dst.add(j * d + e), x);
         }
     }
@@ -348,7 +355,7 @@ unsafe fn accumulate<S: HSum, R: RowSource<S>>(
 /// shapes; `d` is a multiple of `LANES * SLAB`; `S`'s features are on.
 #[inline(always)]
 pub unsafe fn run_span<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C::T>) {
-    let (n, d) = (span.n, t.d);
+    let n = span.n;
     let scaled = span.segs[0].k_scales.is_some();
     if scaled {
         for j in 0..n {
@@ -358,13 +365,28 @@ pub unsafe fn run_span<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C:
             *t.row_scales.add(MAX_SPAN + j) = *seg.v_scales.unwrap_unchecked().add(at);
         }
     }
-    let k = CodeRows::<C> {
+    if t.k_zero_point == 0.0 && t.v_zero_point == 0.0 {
+        span_with::<S, C, false>(rows, t, span, scaled);
+    } else {
+        span_with::<S, C, true>(rows, t, span, scaled);
+    }
+}
+
+#[inline(always)]
+unsafe fn span_with<S: HSum, C: Codes, const Z: bool>(
+    rows: &Rows,
+    t: &Tiles,
+    span: &Span<C::T>,
+    scaled: bool,
+) {
+    let (n, d) = (span.n, t.d);
+    let k = CodeRows::<C, Z> {
         span,
         d,
         zp: t.k_zero_point,
         v: false,
     };
-    let v = CodeRows::<C> {
+    let v = CodeRows::<C, Z> {
         span,
         d,
         zp: t.v_zero_point,
@@ -375,10 +397,10 @@ pub unsafe fn run_span<S: HSum, C: Codes>(rows: &Rows, t: &Tiles, span: &Span<C:
         let (a, b) = softmax::<S>(rows, t, span.j0, n, scaled);
         accumulate::<S, _>(rows, t, &v, a, b);
     } else {
-        dequantize::<S, C>(&k, 0, n, t.k);
+        dequantize::<S, C, Z>(&k, 0, n, t.k);
         scores::<S, _>(rows, t, &TileRows { tile: t.k, d }, n);
         let (a, b) = softmax::<S>(rows, t, span.j0, n, scaled);
-        dequantize::<S, C>(&v, a, b, t.v);
+        dequantize::<S, C, Z>(&v, a, b, t.v);
         accumulate::<S, _>(rows, t, &TileRows { tile: t.v, d }, a, b);
     }
 }
