@@ -219,8 +219,8 @@ unsafe fn run_chunk<S: SpanKernel, C: Codes>(job: &Job<C::T>, c: usize) {
                 *p.add(d) = lse;
                 p
             };
-            for e in 0..d {
-                *dst.add(e) = mean[e] * job.v_factor;
+            for (e, x) in mean[..d].iter().enumerate() {
+                *dst.add(e) = x * job.v_factor;
             }
         }
     }
