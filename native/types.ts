@@ -277,3 +277,123 @@ export interface NativeOpsAddon {
     kernelPath: KernelPathName | null,
   ): KernelPathName;
 }
+
+// ---------------------------------------------------------------------------
+// flashinfer (native/src/exports_flashinfer.rs). Declared as a merged part of
+// NativeAddon so that each backend's exports stay in their own section.
+// ---------------------------------------------------------------------------
+
+/**
+ * One layer's cache in the flashinfer native layout (FlashInfer's HND):
+ * K and V codes `[numPages, numKvHeads, pageSize, headDim]`, a row per
+ * token; per-row scales (int8 per_token_head only) `[numPages, numKvHeads,
+ * pageSize]`. Built once per cache by backends/flashinfer.
+ */
+export interface NativeFlashinferCache {
+  readonly dtype: NativeKvDtype;
+  readonly numQHeads: number;
+  /** numQHeads must be a multiple of it. */
+  readonly numKvHeads: number;
+  /** A multiple of 64, at most 512. */
+  readonly headDim: number;
+  /** 16, 32 or 64. */
+  readonly pageSize: number;
+  readonly numPages: number;
+  /** Softmax scale applied to q.k. */
+  readonly softmaxScale: number;
+  /** Keys a query sees, itself included; 0 = the whole prefix. */
+  readonly slidingWindow: number;
+  /** Logits become `softCap * tanh(x / softCap)`; 0 = no cap. */
+  readonly softCap: number;
+  /** Per-tensor scales and zero points (8-bit only; ignored otherwise). */
+  readonly kScale: number;
+  readonly vScale: number;
+  readonly kZeroPoint: number;
+  readonly vZeroPoint: number;
+  /** fp32: Float32Array; fp16/bf16: Uint16Array; fp8: Uint8Array; int8: Int8Array. */
+  readonly keys: Float32Array | Uint16Array | Uint8Array | Int8Array;
+  readonly values: Float32Array | Uint16Array | Uint8Array | Int8Array;
+  /** int8 per_token_head only, else null. shape [numPages, numKvHeads, pageSize], float32 */
+  readonly keyScales: Float32Array | null;
+  readonly valueScales: Float32Array | null;
+}
+
+/** The page tables and work partition of one batch (flashinfer's plan). */
+export interface NativeFlashinferPlan {
+  /** shape [numSeqs + 1], int32 */
+  readonly queryStartLoc: Int32Array;
+  readonly pageSize: number;
+  /** shape [numSeqs + 1], int32 */
+  readonly kvIndptr: Int32Array;
+  /** shape [kvIndptr[numSeqs]], int32 */
+  readonly kvIndices: Int32Array;
+  /** shape [numSeqs], int32, each 1..pageSize */
+  readonly kvLastPageLen: Int32Array;
+  /** (token, sequence, first key, end key): shape [numChunks, 4], int32 */
+  readonly decodeChunks: Int32Array;
+  /** (token, first chunk, chunk count): shape [numDecodes, 3], int32 */
+  readonly decodeItems: Int32Array;
+  /** (first token, token count <= 16, sequence, first position): shape [numTiles, 4], int32 */
+  readonly prefillTiles: Int32Array;
+}
+
+/** The flashinfer exports (present in addons built from this version on). */
+export interface NativeAddon {
+  /**
+   * Quantize on write: encodes each token's K and V (core's exact formats)
+   * into its slot's row; slot -1 is skipped.
+   *
+   * @param keys shape [numTokens, numKvHeads, headDim], float32
+   * @param values shape [numTokens, numKvHeads, headDim], float32
+   * @param slotMapping shape [numTokens], int32
+   */
+  flashinferWrite(
+    cache: NativeFlashinferCache,
+    keys: Float32Array,
+    values: Float32Array,
+    slotMapping: Int32Array,
+  ): void;
+  /**
+   * Runs a plan for one layer: split-KV decode chunks and prefill tiles on
+   * the addon's pool, then the log-sum-exp merge.
+   *
+   * @param query shape [numTokens, numQHeads, headDim], float32
+   * @param out shape [numTokens, numQHeads, headDim], float32; written in full
+   * @param kernelPath A kernel path (downgrades only), or null for `kernelPath()`.
+   * @returns The kernel path that ran.
+   */
+  flashinferRun(
+    cache: NativeFlashinferCache,
+    plan: NativeFlashinferPlan,
+    query: Float32Array,
+    out: Float32Array,
+    kernelPath: KernelPathName | null,
+  ): KernelPathName;
+  /**
+   * Dequantized copy of cache slots, bit-exact with core's decoders.
+   *
+   * @param slots shape [numSlots], int32
+   * @param keysOut shape [numSlots, numKvHeads, headDim], float32
+   * @param valuesOut shape [numSlots, numKvHeads, headDim], float32
+   */
+  flashinferRead(
+    cache: NativeFlashinferCache,
+    slots: Int32Array,
+    keysOut: Float32Array,
+    valuesOut: Float32Array,
+  ): void;
+  /**
+   * For tests: the split-KV merge. Joins n attention states, each a
+   * normalised output and its log-sum-exp in base e, into `out`.
+   *
+   * @param v shape [n, d], float32
+   * @param s shape [n], float32 (natural log)
+   * @param out shape [d], float32
+   * @returns The merged log-sum-exp (base e).
+   */
+  flashinferMergeStates(
+    v: Float32Array,
+    s: Float32Array,
+    out: Float32Array,
+  ): number;
+}

@@ -1,10 +1,13 @@
 /**
  * The flashinfer backend: fast paged path: planned page tables, split-KV decode, GQA fusion, fused dequant
  *
- * Status: the WebGPU target runs WGSL kernels (webgpu_backend.ts: planned
- * page tables, split-KV decode with a log-sum-exp merge, GQA-packed prefill)
- * wherever a WebGPU adapter exists; the native target has no kernels in this
- * version yet, and its probe says so. See the Status table in README.md.
+ * Status: both targets run kernels with FlashInfer's plan/run shape (page
+ * tables and the split-KV partition planned once per batch, log-sum-exp
+ * merge, GQA group fusion, dequantization fused into the inner loop). The
+ * WebGPU target (webgpu_backend.ts) runs WGSL wherever an adapter exists;
+ * the native target (native_backend.ts) runs the Rust kernels of the addon
+ * (native/src/flashinfer/) on its thread pool, with AVX-512, AVX2 and
+ * scalar paths chosen at run time. See the Status table in README.md.
  *
  * @example Usage
  * ```ts
@@ -13,7 +16,11 @@
  *
  * assert.equal(backend.name, "flashinfer");
  * const native = backend.targets.find((t) => t.target === "native")!;
- * assert.equal((await native.probe()).available, false);
+ * if ((await native.probe()).available) {
+ *   const live = await native.create();
+ *   assert.equal(live.target, "native");
+ *   await live.dispose();
+ * }
  * const webgpu = backend.targets.find((t) => t.target === "webgpu")!;
  * const probe = await webgpu.probe();
  * if (probe.available) {
@@ -47,6 +54,13 @@ export {
   type FlashinferWebGpuOptions,
 } from "./webgpu_backend.ts";
 export type { FlashinferPlan } from "./webgpu_plan.ts";
+export {
+  createFlashinferNativeBackend,
+  FLASHINFER_NATIVE_VERSION,
+  type FlashinferNativeBackend,
+  type FlashinferNativeOptions,
+} from "./native_backend.ts";
+export type { FlashinferNativePlan } from "./native_plan.ts";
 
 /** The flashinfer backend's definition. */
 const definition: BackendDefinition = defineBackend({

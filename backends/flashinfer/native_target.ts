@@ -1,7 +1,43 @@
 /**
- * The flashinfer backend's native target entry for mod.ts. This version has
- * no native flashinfer kernels: the probe reports the addon's own state
- * first (so the reason tells a user what they can fix), then that.
+ * The flashinfer backend's native target entry for mod.ts: its
+ * capabilities, a probe that loads the addon and checks that it has the
+ * flashinfer kernels (else says why, e.g. how to build it), and create().
+ *
+ * @module
+ */
+
+import type {
+  Availability,
+  BackendTarget,
+  CreateBackendOptions,
+} from "../../core/backend.ts";
+import {
+  type KernelPathName,
+  loadNativeAddon,
+  probeNativeAddon,
+} from "../../native/mod.ts";
+import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
+import { createFlashinferNativeBackend } from "./native_backend.ts";
+
+function probeNative(): Availability {
+  const addon = probeNativeAddon();
+  if (!addon.available) return addon;
+  if (typeof addon.addon.flashinferRun !== "function") {
+    return {
+      available: false,
+      reason:
+        "native addon has no flashinfer kernels (an older build): rebuild with deno task build:native",
+    };
+  }
+  return {
+    available: true,
+    detail:
+      `kernel path ${addon.kernelPath}, ${addon.addon.poolThreads()} threads`,
+  };
+}
+
+/**
+ * The native target of the flashinfer backend.
  *
  * @example Usage
  * ```ts
@@ -10,34 +46,26 @@
  *
  * const probe = await FLASHINFER_NATIVE_TARGET.probe();
  * assert.equal(FLASHINFER_NATIVE_TARGET.target, "native");
- * if (!probe.available) assert.ok(probe.reason.length > 0);
+ * if (probe.available) assert.match(probe.detail ?? "", /^kernel path /);
+ * else assert.match(probe.reason, /^native addon /);
  * ```
- *
- * @module
  */
-
-import type { Availability, BackendTarget } from "../../core/backend.ts";
-import { probeNativeAddon } from "../../native/mod.ts";
-import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
-
-function probeNative(): Availability {
-  const addon = probeNativeAddon();
-  if (!addon.available) return addon;
-  return {
-    available: false,
-    reason:
-      `the native addon loaded (kernel path ${addon.kernelPath}) but has no flashinfer native kernels in this version yet`,
-  };
-}
-
-/** The native target of the flashinfer backend. */
 export const FLASHINFER_NATIVE_TARGET: BackendTarget = {
   target: "native",
   capabilities: FLASHINFER_CAPABILITIES,
   probe: probeNative,
-  create: (): never => {
-    throw new Error(
-      "Backend flashinfer cannot be created on native: it has no native kernels in this version yet; use --target webgpu",
-    );
+  /** Settings: `kernelPath`, `maxChunkKeys` (see `FlashinferNativeOptions`). */
+  create: (options?: CreateBackendOptions) => {
+    const probe = probeNative();
+    if (!probe.available) {
+      throw new Error(
+        `Backend flashinfer cannot be created on native: ${probe.reason}`,
+      );
+    }
+    const settings = options?.settings ?? {};
+    return createFlashinferNativeBackend(loadNativeAddon(), {
+      kernelPath: settings.kernelPath as KernelPathName | undefined,
+      maxChunkKeys: settings.maxChunkKeys as number | undefined,
+    });
   },
 };

@@ -84,5 +84,6 @@ pub fn register(env: Env<'_>, exports: sys::Value) -> JsResult<()> {
         Some(crate::bandwidth::stream_read_js),
     )?;
     crate::exports_ops::register(env, exports)?;
+    crate::exports_flashinfer::register(env, exports)?;
     crate::exports_xformers::register(env, exports)
 }
