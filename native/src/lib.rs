@@ -5,8 +5,8 @@
 mod bandwidth;
 mod cpu_features;
 mod exports;
-mod exports_ops;
 mod exports_flashinfer;
+mod exports_ops;
 mod exports_xformers;
 mod flashinfer;
 mod formats;
