@@ -27,7 +27,10 @@ import matmulRow from "./wgsl/matmul_row.wgsl" with { type: "text" };
 import rmsNorm from "./wgsl/rms_norm.wgsl" with { type: "text" };
 import rope from "./wgsl/rope.wgsl" with { type: "text" };
 
-/** Rows of x per matmul workgroup: 1 (matmul_row.wgsl, decode), else 4. */
+/**
+ * Rows of x per matmul workgroup: 1 (matmul_row.wgsl: one row of x, k a
+ * multiple of 4, the decode case), else 4 (the tiled matmul.wgsl).
+ */
 const MATMUL_ROWS = [1, 4] as const;
 // Invocations per workgroup of the elementwise kernels (their WG constant).
 const WG = 64;
@@ -205,7 +208,7 @@ export class ForwardKernels {
 
   /** out = x W^T (+ bias), optionally soft-capped (engine/matmul.ts matmul). */
   matmul(job: Submission, a: MatmulArgs): void {
-    const rows = a.n <= 1 ? 1 : 4;
+    const rows = a.n <= 1 && a.k % 4 === 0 ? 1 : 4;
     const params = this.#params([
       ["u32", a.n],
       ["u32", a.m],
@@ -217,7 +220,7 @@ export class ForwardKernels {
     );
     const groups: [number, number] = [
       Math.ceil(a.m / 64),
-      Math.ceil(a.n / rows),
+      Math.ceil(Math.max(1, a.n) / rows),
     ];
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (groups[0] > max || groups[1] > max) {

@@ -173,11 +173,14 @@ test("rope() rotates every head as applyRope does, far positions included", asyn
   assert.ok(err <= 1e-6, `relative error ${err}`);
 });
 
-const SHAPES: [number, number, number][] = [[1, 70, 100], [13, 130, 67], [
-  9,
-  64,
-  32,
-]];
+// [1, *, 100] runs the one-row kernel; [1, *, 67] (k not a multiple of 4)
+// and the others the tiled one.
+const SHAPES: [number, number, number][] = [
+  [1, 70, 100],
+  [1, 70, 67],
+  [13, 130, 67],
+  [9, 64, 32],
+];
 for (const [n, m, kk] of SHAPES) {
   for (const withBias of [false, true]) {
     for (const cap of [0, 3]) {
