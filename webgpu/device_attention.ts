@@ -7,7 +7,9 @@
  * in a mapAsync, which has a latency floor in Deno. A decode step that keeps
  * its activations on the GPU (the engine's WebGPU path, the kernel
  * benchmark) records every layer's work into encoders through this
- * interface and reads back once, at the end.
+ * interface and reads back once, at the end. The new K/V of a step are
+ * on the device too, so the cache write can be recorded the same way
+ * (`encodeWrite`, optional: a backend without it cannot serve such a step).
  *
  * @example Checking for the interface
  * ```ts
@@ -33,6 +35,29 @@ export interface DeviceAttendIo {
   readonly out: GPUBuffer;
   /** Byte offset of the output in `out` (aligned like queryOffset). @default 0 */
   readonly outOffset?: number;
+}
+
+/** Where one batch's new K/V and their slots come from, on the device. */
+export interface DeviceWriteIo {
+  /** K, shape [numTokens, numKvHeads, headDim], float32, with STORAGE usage. */
+  readonly keys: GPUBuffer;
+  /** Byte offset of K in `keys` (a multiple of minStorageBufferOffsetAlignment). @default 0 */
+  readonly keysOffset?: number;
+  /** V, shape [numTokens, numKvHeads, headDim], float32, with STORAGE usage. */
+  readonly values: GPUBuffer;
+  /** Byte offset of V in `values` (aligned like keysOffset). @default 0 */
+  readonly valuesOffset?: number;
+  /**
+   * Cache slot of each token, shape [numTokens], int32, with STORAGE usage;
+   * -1 = padding. The GPU cannot throw, so a slot outside the cache is
+   * skipped like -1: callers holding the slots on the host check them first
+   * ({@linkcode checkHostSlots}).
+   */
+  readonly slotMapping: GPUBuffer;
+  /** Byte offset of the slots in `slotMapping` (aligned like keysOffset). @default 0 */
+  readonly slotMappingOffset?: number;
+  /** Tokens to write (rows of keys, values and slotMapping). */
+  readonly numTokens: number;
 }
 
 /** Work recorded by {@linkcode DeviceResidentAttention.encodeAttend}. */
@@ -63,6 +88,18 @@ export interface DeviceResidentAttention<C = unknown, P = unknown> {
     plan: P,
     io: DeviceAttendIo,
   ): DeviceWork;
+  /**
+   * (optional) Records the cache write (reshape_and_cache) of K/V that are
+   * already on the device: the same codes `write()` stores, bit for bit.
+   * Nothing is submitted or read; work recorded after it in the same
+   * encoder (encodeAttend) sees the new K/V.
+   * @throws {Error} When a buffer is too small, unaligned or lacks STORAGE.
+   */
+  encodeWrite?(
+    encoder: GPUCommandEncoder,
+    cache: C,
+    io: DeviceWriteIo,
+  ): DeviceWork;
 }
 
 /** Whether a live backend offers {@linkcode DeviceResidentAttention}. */
@@ -72,4 +109,92 @@ export function isDeviceResident(
   return typeof (backend as Partial<DeviceResidentAttention>).encodeAttend ===
       "function" &&
     typeof (backend as Partial<DeviceResidentAttention>).device === "object";
+}
+
+/** Whether a live backend can also record its cache write on the device. */
+export function canWriteOnDevice(
+  backend: object,
+): backend is DeviceResidentAttention & {
+  encodeWrite: NonNullable<DeviceResidentAttention["encodeWrite"]>;
+} {
+  return isDeviceResident(backend) &&
+    typeof (backend as DeviceResidentAttention).encodeWrite === "function";
+}
+
+/**
+ * The checks every encodeWrite runs before recording: STORAGE usage,
+ * aligned offsets, and buffers long enough for `numTokens` rows of
+ * `rowFloats` float32 (K, V) and one int32 slot each.
+ *
+ * @example A buffer without STORAGE is refused
+ * ```ts
+ * import { checkDeviceWriteIo } from "./device_attention.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const device = { limits: { minStorageBufferOffsetAlignment: 256 } } as GPUDevice;
+ * const buffer = { size: 64, usage: 0 } as GPUBuffer;
+ * const io = { keys: buffer, values: buffer, slotMapping: buffer, numTokens: 1 };
+ * assert.throws(() => checkDeviceWriteIo(device, io, 8), /io\.keys was created without GPUBufferUsage\.STORAGE/);
+ * ```
+ */
+export function checkDeviceWriteIo(
+  device: GPUDevice,
+  io: DeviceWriteIo,
+  rowFloats: number,
+): void {
+  const n = io.numTokens;
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(
+      `io.numTokens must be a non-negative integer, got ${n}`,
+    );
+  }
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  for (
+    const [name, buffer, offset, bytes] of [
+      ["keys", io.keys, io.keysOffset ?? 0, n * rowFloats * 4],
+      ["values", io.values, io.valuesOffset ?? 0, n * rowFloats * 4],
+      ["slotMapping", io.slotMapping, io.slotMappingOffset ?? 0, n * 4],
+    ] as const
+  ) {
+    if ((buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+      throw new TypeError(
+        `io.${name} was created without GPUBufferUsage.STORAGE: add it to the buffer's usage`,
+      );
+    }
+    if (offset % align !== 0) {
+      throw new RangeError(
+        `io.${name}Offset is ${offset}, not a multiple of this device's minStorageBufferOffsetAlignment ${align}`,
+      );
+    }
+    if (buffer.size < offset + bytes) {
+      throw new RangeError(
+        `io.${name} holds ${buffer.size} bytes but ${n} tokens need ${bytes} from offset ${offset}`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws naming the first slot outside a cache of `numSlots` slots (-1,
+ * padding, is allowed): the host-side check that encodeWrite's GPU cannot do.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkHostSlots } from "./device_attention.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkHostSlots(Int32Array.of(0, -1, 15), 16);
+ * assert.throws(() => checkHostSlots(Int32Array.of(16), 16), /slotMapping\[0\] is 16/);
+ * ```
+ *
+ * @param slots shape [numTokens], int32
+ */
+export function checkHostSlots(slots: Int32Array, numSlots: number): void {
+  slots.forEach((slot, t) => {
+    if (slot !== -1 && !(slot >= 0 && slot < numSlots)) {
+      throw new RangeError(
+        `slotMapping[${t}] is ${slot}, outside the cache's ${numSlots} slots: use -1 for padding`,
+      );
+    }
+  });
 }

@@ -28,12 +28,17 @@ import {
   type DeviceAttendIo,
   type DeviceResidentAttention,
   type DeviceWork,
+  type DeviceWriteIo,
   sharedWebGpuDevice,
 } from "../../webgpu/mod.ts";
 import { FA3_CAPABILITIES } from "./capabilities.ts";
 import { attendFa3, encodeFa3Attend } from "./webgpu_attend.ts";
 import { fa3BytesPerBlock, Fa3Cache } from "./webgpu_cache.ts";
-import { copyCachePages, writeCache } from "./webgpu_cache_ops.ts";
+import {
+  copyCachePages,
+  encodeCacheWrite,
+  writeCache,
+} from "./webgpu_cache_ops.ts";
 import { fa3Pipelines, resolvePackedDot } from "./webgpu_kernels.ts";
 import { buildFa3Plan, type Fa3Plan } from "./webgpu_plan.ts";
 import { readCache } from "./webgpu_readback.ts";
@@ -61,6 +66,11 @@ export interface Fa3WebGpuBackend
     options: CreateCacheOptions,
   ): Promise<Fa3Cache>;
   write(cache: Fa3Cache, input: WriteInput): void;
+  encodeWrite(
+    encoder: GPUCommandEncoder,
+    cache: Fa3Cache,
+    io: DeviceWriteIo,
+  ): DeviceWork;
   plan(batch: PlannedBatch): Fa3Plan;
   attend(cache: Fa3Cache, plan: Fa3Plan, input: AttendInput): Promise<void>;
   copyBlocks(cache: Fa3Cache, pairs: Int32Array): void;
@@ -170,6 +180,11 @@ export async function createFa3WebGpuBackend(
     write(cache, input) {
       live(cache);
       writeCache(cache, input);
+    },
+
+    encodeWrite(encoder, cache, io) {
+      live(cache);
+      return encodeCacheWrite(encoder, cache, io);
     },
 
     plan(batch) {

@@ -9,7 +9,15 @@
  */
 
 import type { WriteInput } from "../../core/backend.ts";
-import { fp32Bits, grid2d, packParams, Submission } from "../../webgpu/mod.ts";
+import {
+  checkDeviceWriteIo,
+  type DeviceWork,
+  type DeviceWriteIo,
+  fp32Bits,
+  grid2d,
+  packParams,
+  Submission,
+} from "../../webgpu/mod.ts";
 import type { Fa3Cache } from "./webgpu_cache.ts";
 
 /** Throws when a slot is outside the cache (callers skip -1 padding first). */
@@ -33,31 +41,71 @@ export function checkLength(name: string, got: number, want: number): void {
 }
 
 /**
- * Quantizes K/V into the cache through the slot mapping. Long batches go in
- * chunks of tokens whose K (or V) fits one storage binding. GPU-side errors
- * are kept on the cache and thrown by its next attend or read-back.
+ * Quantizes K/V into the cache through the slot mapping; submits, never
+ * waits. Uploads the inputs and records the same work as
+ * {@linkcode encodeCacheWrite}, so host and device writes are one path.
+ * GPU-side errors are kept on the cache and thrown by its next attend or
+ * read-back (see the cache's track()).
  */
 export function writeCache(cache: Fa3Cache, input: WriteInput): void {
   const { keys, values, slotMapping } = input;
-  const { numKvHeads, headDim, blockSize } = cache.config;
-  const row = numKvHeads * headDim;
+  const row = cache.config.numKvHeads * cache.config.headDim;
   checkLength("keys", keys.length, slotMapping.length * row);
   checkLength("values", values.length, slotMapping.length * row);
   slotMapping.forEach((slot, t) => {
     if (slot !== -1) checkSlot(cache, slot, `slotMapping[${t}]`);
   });
   if (slotMapping.length === 0) return;
+  cache.device.pushErrorScope("validation");
+  const job = new Submission(cache.device);
+  const work = encodeCacheWrite(job.encoder, cache, {
+    keys: job.storage(keys),
+    values: job.storage(values),
+    slotMapping: job.storage(slotMapping),
+    numTokens: slotMapping.length,
+  });
+  job.submit();
+  work.release();
+  cache.track("write()", cache.device.popErrorScope());
+}
+
+/**
+ * Records the cache write of K/V already on the device into `encoder`
+ * (DeviceResidentAttention.encodeWrite); nothing is submitted. Long batches
+ * go in chunks of tokens whose K (or V) fits one storage binding, chunk
+ * starts kept at aligned offsets. Slots outside the cache are skipped like
+ * -1 by the kernel: host callers check them first.
+ */
+export function encodeCacheWrite(
+  encoder: GPUCommandEncoder,
+  cache: Fa3Cache,
+  io: DeviceWriteIo,
+): DeviceWork {
+  const { numKvHeads, headDim, blockSize } = cache.config;
+  const row = numKvHeads * headDim;
+  checkDeviceWriteIo(cache.device, io, row);
+  const n = io.numTokens;
+  if (n === 0) return { release() {} };
   const s = cache.scales;
   // per_token_head int8 is symmetric: its zero point is 0 (core/int8.ts).
   const zp = (z: number) => cache.perTokenHead ? 0 : z;
   const { limits } = cache.device;
-  const chunk = Math.floor(limits.maxStorageBufferBindingSize / (row * 4));
-  cache.device.pushErrorScope("validation");
-  const job = new Submission(cache.device);
-  for (let t0 = 0; t0 < slotMapping.length; t0 += chunk) {
-    const n = Math.min(chunk, slotMapping.length - t0);
+  // A chunk of a multiple of align/4 tokens keeps every chunk start aligned.
+  const step = limits.minStorageBufferOffsetAlignment / 4;
+  const chunk = Math.max(
+    step,
+    Math.floor(limits.maxStorageBufferBindingSize / (row * 4) / step) * step,
+  );
+  const job = new Submission(cache.device, encoder);
+  const range = (buffer: GPUBuffer, at: number, bytes: number) => ({
+    buffer,
+    offset: at,
+    size: Math.max(4, bytes),
+  });
+  for (let t0 = 0; t0 < n; t0 += chunk) {
+    const c = Math.min(chunk, n - t0);
     const params = job.uniform(packParams([
-      ["u32", n],
+      ["u32", c],
       ["u32", numKvHeads],
       ["u32", headDim],
       ["u32", blockSize],
@@ -71,18 +119,17 @@ export function writeCache(cache: Fa3Cache, input: WriteInput): void {
       cache.pipelines.cacheWrite,
       [
         params,
-        job.storage(keys.subarray(t0 * row, (t0 + n) * row)),
-        job.storage(values.subarray(t0 * row, (t0 + n) * row)),
-        job.storage(slotMapping.subarray(t0, t0 + n)),
+        range(io.keys, (io.keysOffset ?? 0) + t0 * row * 4, c * row * 4),
+        range(io.values, (io.valuesOffset ?? 0) + t0 * row * 4, c * row * 4),
+        range(io.slotMapping, (io.slotMappingOffset ?? 0) + t0 * 4, c * 4),
         cache.kPages,
         cache.vPages,
         cache.tokenScales,
       ],
-      grid2d(n * numKvHeads, limits.maxComputeWorkgroupsPerDimension),
+      grid2d(c * numKvHeads, limits.maxComputeWorkgroupsPerDimension),
     );
   }
-  job.submit();
-  cache.track("write()", cache.device.popErrorScope());
+  return { release: job.detach() };
 }
 
 /**

@@ -29,12 +29,17 @@ import {
   type DeviceAttendIo,
   type DeviceResidentAttention,
   type DeviceWork,
+  type DeviceWriteIo,
   sharedWebGpuDevice,
 } from "../../webgpu/mod.ts";
 import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
 import { attendPaged, encodePaged } from "./webgpu_attend.ts";
 import { flashinferBytesPerBlock, FlashinferCache } from "./webgpu_cache.ts";
-import { copyCachePages, writeCache } from "./webgpu_cache_ops.ts";
+import {
+  copyCachePages,
+  encodeCacheWrite,
+  writeCache,
+} from "./webgpu_cache_ops.ts";
 import { flashinferPipelines } from "./webgpu_kernels.ts";
 import { buildPlan, type FlashinferPlan } from "./webgpu_plan.ts";
 import { type CodeReadout, readCache, readCodes } from "./webgpu_readback.ts";
@@ -59,6 +64,11 @@ export interface FlashinferWebGpuBackend
     options: CreateCacheOptions,
   ): Promise<FlashinferCache>;
   write(cache: FlashinferCache, input: WriteInput): void;
+  encodeWrite(
+    encoder: GPUCommandEncoder,
+    cache: FlashinferCache,
+    io: DeviceWriteIo,
+  ): DeviceWork;
   plan(batch: PlannedBatch): FlashinferPlan;
   attend(
     cache: FlashinferCache,
@@ -184,6 +194,11 @@ export async function createFlashinferWebGpuBackend(
     write(cache, input) {
       live(cache);
       writeCache(cache, input);
+    },
+
+    encodeWrite(encoder, cache, io) {
+      live(cache);
+      return encodeCacheWrite(encoder, cache, io);
     },
 
     plan(batch) {

@@ -29,6 +29,7 @@ import {
   type DeviceAttendIo,
   type DeviceResidentAttention,
   type DeviceWork,
+  type DeviceWriteIo,
   sharedWebGpuDevice,
 } from "../../webgpu/mod.ts";
 import { XFORMERS_CAPABILITIES } from "./capabilities.ts";
@@ -36,6 +37,7 @@ import { webGpuBytesPerBlock, WebGpuCache } from "./webgpu_cache.ts";
 import {
   type CodeReadout,
   copyCacheBlocks,
+  encodeCacheWrite,
   writeCache,
 } from "./webgpu_cache_ops.ts";
 import {
@@ -66,6 +68,11 @@ export interface XformersWebGpuBackend
     options: CreateCacheOptions,
   ): Promise<WebGpuCache>;
   write(cache: WebGpuCache, input: WriteInput): void;
+  encodeWrite(
+    encoder: GPUCommandEncoder,
+    cache: WebGpuCache,
+    io: DeviceWriteIo,
+  ): DeviceWork;
   attend(
     cache: WebGpuCache,
     plan: PlannedBatch,
@@ -163,6 +170,11 @@ export async function createXformersWebGpuBackend(
     write(cache, input) {
       live(cache);
       writeCache(cache, input);
+    },
+
+    encodeWrite(encoder, cache, io) {
+      live(cache);
+      return encodeCacheWrite(encoder, cache, io);
     },
 
     async attend(cache, plan, input) {
