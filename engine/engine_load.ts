@@ -14,7 +14,7 @@ import {
 } from "../core/selector.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { loadKvQuantParams } from "./engine_kv_scales.ts";
-import { Transformer } from "./transformer.ts";
+import { loadModelOn, type ModelOpsTarget } from "./model_loader.ts";
 
 /** Options for {@linkcode loadEngine}: the engine's, less what the directory supplies. */
 export interface LoadEngineOptions extends
@@ -33,6 +33,11 @@ export interface LoadEngineOptions extends
   readonly kvQuantParamsPath?: string;
   /** Longest prompt + output. @default config.json's max_position_embeddings, else 2048 */
   readonly maxModelLen?: number;
+  /**
+   * Where the non-attention ops run (engine/model_loader.ts). `webgpu` also
+   * selects attention on the WebGPU target. @default native when the addon loads, else typescript
+   */
+  readonly ops?: ModelOpsTarget;
 }
 
 /**
@@ -65,14 +70,14 @@ export async function loadEngine(
   modelDir: string,
   o: LoadEngineOptions,
 ): Promise<Engine> {
-  const model = await Transformer.load(modelDir);
+  const model = await loadModelOn(modelDir, o.ops);
   const plan = selectBackends(
     model.modelSpec,
     await probeBackends(o.backends),
-    o.select ?? {},
+    o.ops === "webgpu" ? { ...o.select, target: "webgpu" } : o.select ?? {},
   );
   const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
-  const { kvQuantParamsPath, select: _, ...rest } = o;
+  const { kvQuantParamsPath, select: _, ops: __, ...rest } = o;
   const calibration = kvQuantParamsPath === undefined
     ? o.calibration
     : await loadKvQuantParams(kvQuantParamsPath, plan, o);
@@ -80,7 +85,7 @@ export async function loadEngine(
     ...rest,
     ...(calibration ? { calibration } : {}),
     model: {
-      vocabSize: model.config.vocabSize,
+      vocabSize: model.vocabSize,
       forward: (batch, attention) => model.forward(batch, attention),
     },
     tokenizer: model.tokenizer!,

@@ -14,7 +14,7 @@ import {
   loadKvQuantParams,
   usesLayerScales,
 } from "../engine/engine_kv_scales.ts";
-import { Transformer } from "../engine/transformer.ts";
+import { loadModelOn } from "../engine/model_loader.ts";
 import type { SelectionPlan, SelectOptions } from "../core/selector.ts";
 import { planSpec } from "../tools/plan_model.ts";
 import { createApp, type ServerTokenizer } from "./app.ts";
@@ -35,6 +35,24 @@ export async function startServer(
   o: ServeOptions,
   print: (line: string) => void = console.log,
 ): Promise<RunningServer> {
+  // The WebGPU forward keeps every layer's activations on the GPU, so every
+  // layer's attention must be a WebGPU backend too.
+  if (o.opsTarget === "webgpu") {
+    if (
+      select.target !== undefined && select.target !== "auto" &&
+      select.target !== "webgpu"
+    ) {
+      throw new Error(
+        `--ops-target webgpu runs the whole decode step on the GPU, so attention must run there too, but --target is ${select.target}: drop --target or pass --target webgpu`,
+      );
+    }
+    if (o.calculateKvScales) {
+      throw new Error(
+        "--calculate-kv-scales measures scales from host-side K/V, which --ops-target webgpu never has: use --kv-quant-params-path FILE (docs/CALIBRATION.md)",
+      );
+    }
+    select = { ...select, target: "webgpu" };
+  }
   // Plan from config.json first: a bad --backend fails before the weights load.
   const { plan, definitions } = await planSpec(
     await loadModelConfig(modelDir),
@@ -45,17 +63,14 @@ export async function startServer(
   const calibration = o.kvQuantParamsPath !== undefined
     ? await loadKvQuantParams(o.kvQuantParamsPath, plan, o)
     : undefined;
-  const model = await Transformer.load(
-    modelDir,
-    o.opsTarget ? { ops: o.opsTarget } : {},
-  );
+  const model = await loadModelOn(modelDir, o.opsTarget);
   const tokenizer = model.tokenizer!;
   const raw = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
   const maxModelLen = o.maxModelLen ??
     Number(raw.max_position_embeddings ?? 2048);
   const engine = await Engine.create({
     model: {
-      vocabSize: model.config.vocabSize,
+      vocabSize: model.vocabSize,
       forward: (b, a) => model.forward(b, a),
     },
     tokenizer,

@@ -5,7 +5,10 @@
  * @module
  */
 
-import { OPS_TARGETS, type OpsTarget } from "../engine/model_ops.ts";
+import {
+  MODEL_OPS_TARGETS,
+  type ModelOpsTarget,
+} from "../engine/model_loader.ts";
 import {
   parseSchedulingPolicy,
   type SchedulingPolicy,
@@ -29,7 +32,7 @@ export interface ServeOptions {
   /** Seconds in-flight requests get to finish after SIGINT/SIGTERM. */
   readonly shutdownTimeout: number;
   /** Where the non-attention ops run; absent: native when the addon loads, else typescript. */
-  readonly opsTarget?: OpsTarget;
+  readonly opsTarget?: ModelOpsTarget;
 }
 
 /** parseArgs declarations for the serve-only flags. */
@@ -66,9 +69,10 @@ export const SERVE_HELP =
   --max-model-len N                 prompt + output limit (default: the model's max_position_embeddings)
   --served-model-name NAME          the name clients pass as "model" (default: the model directory's name)
   --shutdown-timeout SECONDS        how long SIGINT/SIGTERM waits for in-flight requests (default: 10)
-  --ops-target auto|native|typescript
+  --ops-target auto|native|typescript|webgpu
                                     where matmuls and the other non-attention ops run; auto: native when the addon
-                                    loads, else typescript, with the reason printed (default: auto)`;
+                                    loads, else typescript, with the reason printed; webgpu keeps the whole decode
+                                    step on the GPU and puts attention on --target webgpu too (default: auto)`;
 
 /**
  * Parses "64MiB", "1GiB", "512MB", "1000000".
@@ -131,11 +135,12 @@ export function serveOptionsFromFlags(
   if (port > 65535) throw new Error(`--port: ${port} is not a port (0..65535)`);
   const opsFlag = String(v["ops-target"] ?? "auto");
   if (
-    opsFlag !== "auto" && !(OPS_TARGETS as readonly string[]).includes(opsFlag)
+    opsFlag !== "auto" &&
+    !(MODEL_OPS_TARGETS as readonly string[]).includes(opsFlag)
   ) {
     throw new Error(
       `--ops-target: "${opsFlag}" is not an ops target: use auto, ${
-        OPS_TARGETS.join(" or ")
+        MODEL_OPS_TARGETS.join(", ")
       }`,
     );
   }
@@ -155,7 +160,7 @@ export function serveOptionsFromFlags(
       ? { servedModelName: v["served-model-name"] }
       : {}),
     shutdownTimeout: int("shutdown-timeout", 0),
-    ...(opsFlag !== "auto" ? { opsTarget: opsFlag as OpsTarget } : {}),
+    ...(opsFlag !== "auto" ? { opsTarget: opsFlag as ModelOpsTarget } : {}),
   };
 }
 

@@ -45,8 +45,9 @@ Deno.test("serveOptionsFromFlags() reads --ops-target (auto leaves the choice to
   assert.equal(parse("--ops-target", "auto").opsTarget, undefined);
   assert.equal(parse("--ops-target", "typescript").opsTarget, "typescript");
   assert.equal(parse("--ops-target", "native").opsTarget, "native");
+  assert.equal(parse("--ops-target", "webgpu").opsTarget, "webgpu");
   assert.throws(
     () => parse("--ops-target", "cuda"),
-    /--ops-target: "cuda" is not an ops target: use auto, typescript or native/,
+    /--ops-target: "cuda" is not an ops target: use auto, typescript, native, webgpu/,
   );
 });
