@@ -78,5 +78,6 @@ pub fn register(env: Env<'_>, exports: sys::Value) -> JsResult<()> {
     env.export(exports, "kernelSelection", Some(kernel_selection))?;
     env.export(exports, "threads", Some(threads))?;
     env.export(exports, "sumF32", Some(sum_f32_js))?;
+    crate::exports_fa3::register(env, exports)?;
     crate::exports_xformers::register(env, exports)
 }

@@ -4,7 +4,9 @@
 
 mod cpu_features;
 mod exports;
+mod exports_fa3;
 mod exports_xformers;
+mod fa3;
 mod formats;
 mod huge_pages;
 mod kernel_path;

@@ -1,0 +1,103 @@
+//! The 8-bit block products, one implementation per kernel path, all with
+//! the same results: int8 products are exact integers (i32 sums of at most
+//! 256 products of |q| <= 127 and |k| <= 128, or 64 of p <= 255 and |v -
+//! zp| <= 255), and e4m3 products are exact in f32 (4-bit significands), summed
+//! in the same order on every path (per lane: pairs in order, then the two
+//! halves of a pair).
+//!
+//! Operands are pairs (layout.rs): a query pair `qp[i]` is `q[2i]` in the
+//! low 16 bits and `q[2i + 1]` in the high 16, as `vpmaddwd` reads a lane;
+//! a P pair `pp[j]` likewise holds tokens 2j and 2j + 1.
+
+use super::layout::{k_at, v_at};
+use crate::formats::fp8_e4m3::RAW;
+use crate::simd::Isa;
+
+/// One kernel path's products. The defaults are the scalar definitions.
+pub trait Dot: Copy + 'static {
+    /// The f32 vector set for exp and the e4m3 products.
+    type S: Isa;
+
+    /// `out[t] = Σ_e q[e] k[t][e]` for every key `t` of an int8 K tile.
+    ///
+    /// # Safety
+    /// `kt` holds a `bs * d` tile; the path's CPU features are on.
+    #[inline(always)]
+    unsafe fn qk_i8(kt: *const i8, bs: usize, d: usize, q: &[i8], _qp: &[i32], out: &mut [i32]) {
+        for (t, o) in out[..bs].iter_mut().enumerate() {
+            *o = (0..d)
+                .map(|e| i32::from(q[e]) * i32::from(*kt.add(k_at(bs, t, e))))
+                .sum();
+        }
+    }
+
+    /// `acc[e] += Σ_t p[t] v[t][e]` over the whole int8 V tile (P is 0 for
+    /// keys a row does not see, and int8 codes are finite).
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8`].
+    #[inline(always)]
+    unsafe fn pv_i8(vt: *const i8, bs: usize, d: usize, p: &[i16], _pp: &[i32], acc: &mut [i32]) {
+        for (t, pt) in p[..bs].iter().enumerate() {
+            if *pt != 0 {
+                for (e, a) in acc[..d].iter_mut().enumerate() {
+                    *a += i32::from(*pt) * i32::from(*vt.add(v_at(d, t, e)));
+                }
+            }
+        }
+    }
+
+    /// `out[t] = Σ_e q[e] k[t][e]` in f32 for an e4m3 K tile, raw values
+    /// (code value / 256): per key, even and odd dimensions summed apart,
+    /// then added (the order of the vector paths). `qpat` is `q` as the
+    /// vector paths broadcast it: `qpat[16 i + l] = q[2 i + l % 2]`.
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8`].
+    #[inline(always)]
+    unsafe fn qk_e4m3(
+        kt: *const u8,
+        bs: usize,
+        d: usize,
+        q: &[f32],
+        _qpat: &[f32],
+        out: &mut [f32],
+    ) {
+        for (t, o) in out[..bs].iter_mut().enumerate() {
+            let (mut even, mut odd) = (0.0f32, 0.0f32);
+            for i in 0..d / 2 {
+                even += q[2 * i] * RAW[usize::from(*kt.add(k_at(bs, t, 2 * i)))];
+                odd += q[2 * i + 1] * RAW[usize::from(*kt.add(k_at(bs, t, 2 * i + 1)))];
+            }
+            *o = even + odd;
+        }
+    }
+
+    /// `acc2[2e + t % 2] += p[t] v[t][e]` for keys `t0..t1` of an e4m3 V
+    /// tile (raw values); only those keys are read, so a NaN in a slot no
+    /// row sees cannot reach the output. The caller adds each pair of
+    /// `acc2` when the block ends.
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8`]; `t0 <= t1 <= bs`.
+    #[inline(always)]
+    unsafe fn pv_e4m3(vt: *const u8, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
+        for t in t0..t1 {
+            if p[t] != 0.0 {
+                for e in 0..d {
+                    acc2[2 * e + (t & 1)] += p[t] * RAW[usize::from(*vt.add(v_at(d, t, e)))];
+                }
+            }
+        }
+    }
+}
+
+/// The scalar path: the default definitions.
+#[derive(Clone, Copy)]
+pub struct ScalarDot;
+impl Dot for ScalarDot {
+    type S = crate::simd::Scalar;
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub use super::dot_x86::{Avx2Dot, Avx512Dot, VnniDot};

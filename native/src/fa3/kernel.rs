@@ -1,0 +1,252 @@
+//! One work item: query tokens `t0..t1` of one sequence, every query head
+//! of one kv head's group, stepping through the sequence's cache blocks
+//! (one online-softmax step per block). Rows are (token, head); K and V
+//! tiles are loaded once per block and stay in L1 for the other rows.
+
+use super::dot::Dot;
+use super::row_state::RowState;
+use super::{layout, Batch, Cache, Codes, Settings};
+use crate::formats::{fp8_e4m3, int8};
+use crate::simd::Isa;
+use crate::thread_pool::SharedMut;
+use crate::xformers::blocks_of;
+
+/// Everything the items of one attend call read, and where they write.
+pub struct Job<'a> {
+    pub cache: Cache<'a>,
+    pub batch: Batch<'a>,
+    /// shape [numTokens, numQHeads, headDim]
+    pub query: &'a [f32],
+    /// shape [numTokens, numQHeads, headDim]; items write disjoint rows.
+    pub out: SharedMut<f32>,
+    pub settings: Settings,
+}
+
+/// One unit of parallel work.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    pub seq: usize,
+    pub kv_head: usize,
+    pub t0: usize,
+    pub t1: usize,
+}
+
+/// A query row quantized: int8 codes (and pairs), or e4m3 raw values
+/// (and the broadcast pattern), with the factor that turns a raw dot
+/// product into a logit.
+struct QueryRow {
+    i8: Vec<i8>,
+    pairs: Vec<i32>,
+    sum: i32,
+    raw: Vec<f32>,
+    pattern: Vec<f32>,
+    logit_scale: f32,
+}
+
+fn quantize_row(x: &[f32], e4m3: bool, k_scale: f32, softmax_scale: f32) -> QueryRow {
+    let d = x.len();
+    let amax = x
+        .iter()
+        .map(|v| v.abs())
+        .filter(|a| a.is_finite())
+        .fold(0.0f32, f32::max);
+    let max = if e4m3 { 448.0 } else { 127.0 };
+    let q_scale = match (f64::from(amax) / max) as f32 {
+        s if s > 0.0 => s,
+        _ => 1.0,
+    };
+    let mut row = QueryRow {
+        i8: vec![0; d],
+        pairs: vec![0; d / 2],
+        sum: 0,
+        raw: vec![0.0; d],
+        pattern: vec![0.0; d / 2 * 16],
+        logit_scale: 0.0,
+    };
+    if e4m3 {
+        for (r, v) in row.raw.iter_mut().zip(x) {
+            *r = fp8_e4m3::RAW[usize::from(fp8_e4m3::encode(*v, q_scale))];
+        }
+        for (i, p) in row.pattern.iter_mut().enumerate() {
+            *p = row.raw[2 * (i / 16) + i % 2];
+        }
+        // Raw values are 1/256 of the e4m3 values, on both sides.
+        row.logit_scale = q_scale * k_scale * softmax_scale * 65536.0;
+    } else {
+        for (q, v) in row.i8.iter_mut().zip(x) {
+            *q = int8::encode(*v, q_scale, 0);
+        }
+        for (i, p) in row.pairs.iter_mut().enumerate() {
+            let (lo, hi) = (row.i8[2 * i] as i16 as u16, row.i8[2 * i + 1] as i16 as u16);
+            *p = (u32::from(lo) | (u32::from(hi) << 16)) as i32;
+        }
+        row.sum = row.i8.iter().map(|q| i32::from(*q)).sum();
+        row.logit_scale = q_scale * k_scale * softmax_scale;
+    }
+    row
+}
+
+/// Runs one item.
+///
+/// # Safety
+/// The batch was validated for the layer; `D`'s features are on; no other
+/// item writes these output rows.
+#[inline(always)]
+pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
+    let cache = &job.cache;
+    let layer = &cache.layer;
+    let (g, d, bs) = (layer.group(), layer.head_dim, layer.block_size);
+    let (first_token, query_len, seq_len) = job.batch.sequence(item.seq);
+    let e4m3 = matches!(cache.codes, Codes::E4m3 { .. });
+    let s = cache.scales;
+    let k_scale = if cache.key_scales.is_some() {
+        1.0
+    } else {
+        s.k_scale
+    };
+    let rows = (item.t1 - item.t0) * g;
+    // Row r: query token t0 + r / g, head kv_head * g + r % g.
+    let out_at = |r: usize| {
+        let token = first_token + item.t0 + r / g;
+        (token * layer.num_q_heads + item.kv_head * g + r % g) * d
+    };
+    let queries: Vec<QueryRow> = (0..rows)
+        .map(|r| {
+            quantize_row(
+                &job.query[out_at(r)..][..d],
+                e4m3,
+                k_scale,
+                layer.softmax_scale,
+            )
+        })
+        .collect();
+    let pos = |r: usize| seq_len - query_len + item.t0 + r / g;
+    let mut states: Vec<RowState> = (0..rows).map(|_| RowState::new(d, job.settings)).collect();
+
+    let mut raw_i = vec![0i32; bs];
+    let mut raw_f = vec![0.0f32; bs];
+    let mut logits = vec![0.0f32; bs];
+    let (mut p_v, mut p_l, mut pairs) = (vec![0i16; bs], vec![0i16; bs], vec![0i32; bs / 2]);
+    let mut part_i = vec![0i32; d];
+    let (mut p_f, mut acc2, mut part) =
+        (vec![0.0f32; bs], vec![0.0f32; 2 * d], vec![0.0f32; d + 1]);
+    let lo_all = layer.first_visible(pos(0));
+    let hi_all = pos(rows - 1) + 1;
+    for (b, _, _) in blocks_of(lo_all, hi_all, bs) {
+        let block = job.batch.block(item.seq, b);
+        let tile = layout::tile(layer, block, item.kv_head);
+        let row0 = layer.row(block, item.kv_head, 0);
+        for r in 0..rows {
+            let (lo, hi) = (layer.first_visible(pos(r)), pos(r) + 1);
+            let (j0, j1) = (lo.max(b * bs), hi.min(b * bs + bs));
+            if j0 >= j1 {
+                continue;
+            }
+            let (j0, j1) = (j0 - b * bs, j1 - b * bs);
+            let q = &queries[r];
+            match cache.codes {
+                Codes::I8 { keys, .. } => {
+                    D::qk_i8(keys.as_ptr().add(tile), bs, d, &q.i8, &q.pairs, &mut raw_i);
+                    let zp_sum = s.k_zero_point * q.sum;
+                    for t in j0..j1 {
+                        let ks = cache.key_scales.map_or(1.0, |x| x[row0 + t]);
+                        logits[t] = (raw_i[t] - zp_sum) as f32 * q.logit_scale * ks;
+                    }
+                }
+                Codes::E4m3 { keys, .. } => {
+                    D::qk_e4m3(
+                        keys.as_ptr().add(tile),
+                        bs,
+                        d,
+                        &q.raw,
+                        &q.pattern,
+                        &mut raw_f,
+                    );
+                    for t in j0..j1 {
+                        logits[t] = raw_f[t] * q.logit_scale;
+                    }
+                }
+            }
+            if let Some(cap) = cache.soft_cap {
+                for x in &mut logits[j0..j1] {
+                    *x = cap * (*x / cap).tanh();
+                }
+            }
+            logits[..j0].fill(f32::NEG_INFINITY);
+            logits[j1..].fill(f32::NEG_INFINITY);
+            let block_max = logits[j0..j1]
+                .iter()
+                .fold(f32::NEG_INFINITY, |a, x| a.max(*x));
+            let state = &mut states[r];
+            state.observe_max(block_max);
+            let m = D::S::splat(state.m);
+            for t in (0..bs).step_by(D::S::LANES) {
+                let at = logits.as_mut_ptr().add(t);
+                D::S::store(at, D::S::exp(D::S::sub(D::S::load(at), m)));
+            }
+            let mut factor = 1.0;
+            match cache.codes {
+                Codes::I8 { values, .. } => {
+                    let quantize = |p: f32| (p * 255.0 + 0.5).floor() as i16;
+                    for t in 0..bs {
+                        p_l[t] = quantize(logits[t]);
+                    }
+                    if let Some(vs) = cache.value_scales {
+                        // Fold each key's V scale into P, relative to the
+                        // block's largest, so one integer sum serves all.
+                        let vs = &vs[row0..row0 + bs];
+                        factor = vs[j0..j1].iter().fold(0.0f32, |a, x| a.max(*x));
+                        for t in 0..bs {
+                            p_v[t] = if t < j0 || t >= j1 {
+                                0
+                            } else {
+                                quantize(logits[t] * vs[t] / factor)
+                            };
+                        }
+                    } else {
+                        p_v.copy_from_slice(&p_l);
+                    }
+                    for (j, pair) in pairs.iter_mut().enumerate() {
+                        let (lo, hi) = (p_v[2 * j] as u16, p_v[2 * j + 1] as u16);
+                        *pair = (u32::from(lo) | (u32::from(hi) << 16)) as i32;
+                    }
+                    part_i.fill(0);
+                    D::pv_i8(values.as_ptr().add(tile), bs, d, &p_v, &pairs, &mut part_i);
+                    let v_sum: i32 = p_v.iter().map(|p| i32::from(*p)).sum();
+                    let zp_sum = s.v_zero_point * v_sum;
+                    for (x, i) in part.iter_mut().zip(&part_i) {
+                        *x = (*i - zp_sum) as f32;
+                    }
+                    part[d] = p_l.iter().map(|p| i32::from(*p)).sum::<i32>() as f32;
+                    // l stays Σ round(255 p) after the block's factor.
+                    part[d] /= factor;
+                }
+                Codes::E4m3 { values, .. } => {
+                    for t in 0..bs {
+                        p_f[t] = fp8_e4m3::decode(fp8_e4m3::encode(logits[t], 1.0), 1.0);
+                    }
+                    acc2.fill(0.0);
+                    D::pv_e4m3(values.as_ptr().add(tile), d, j0, j1, &p_f, &mut acc2);
+                    for e in 0..d {
+                        part[e] = acc2[2 * e] + acc2[2 * e + 1];
+                    }
+                    part[d] = p_f[j0..j1].iter().sum();
+                }
+            }
+            state.add_block(&part, factor);
+        }
+    }
+
+    let v_factor = match cache.codes {
+        Codes::I8 { .. } if cache.value_scales.is_some() => 1.0,
+        Codes::I8 { .. } => s.v_scale,
+        Codes::E4m3 { .. } => s.v_scale * 256.0,
+    };
+    for (r, state) in states.iter_mut().enumerate() {
+        let o = state.finish();
+        let out = job.out.0.add(out_at(r));
+        for e in 0..d {
+            *out.add(e) = o[e] / o[d] * v_factor;
+        }
+    }
+}
