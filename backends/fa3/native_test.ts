@@ -172,7 +172,7 @@ export async function promotionErrors(
 
 for (const kvDtype of ["int8", "fp8_e4m3"] as const) {
   nativeTest(
-    `fa3 native: at 8192 tokens (${kvDtype}) the error with accumulation promotion off is larger than with it on`,
+    `fa3 native: at 32768 tokens (${kvDtype}) the error with accumulation promotion off is larger than with it on`,
     async () => {
       const config = layer({
         kvDtype,
@@ -181,14 +181,14 @@ for (const kvDtype of ["int8", "fp8_e4m3"] as const) {
       });
       // No needle: softmax weight spread over every key, so the bf16
       // accumulator's l grows until whole blocks fall below half its step.
-      const { on, off } = await promotionErrors(config, 8192, 7);
+      const { on, off } = await promotionErrors(config, 32768, 7);
       console.log(
-        `${kvDtype} 8192 tokens: mean |error| promotion on ${
+        `${kvDtype} 32768 tokens: mean |error| promotion on ${
           on.toExponential(3)
         }, off ${off.toExponential(3)}`,
       );
       assert.ok(on < LOW_PRECISION_KERNEL.atol / 10, `promotion on: ${on}`);
-      assert.ok(off > 3 * on, `promotion off ${off} is not 3x on ${on}`);
+      assert.ok(off > 4 * on, `promotion off ${off} is not 4x on ${on}`);
     },
   );
 }

@@ -10,7 +10,6 @@
 //! a P pair `pp[j]` likewise holds tokens 2j and 2j + 1.
 
 use super::layout::{k_at, v_at};
-use crate::formats::fp8_e4m3::RAW;
 use crate::simd::Isa;
 
 /// One kernel path's products. The defaults are the scalar definitions.
@@ -47,8 +46,21 @@ pub trait Dot: Copy + 'static {
         }
     }
 
-    /// `out[t] = Σ_e q[e] k[t][e]` in f32 for an e4m3 K tile, raw values
-    /// (code value / 256): per key, even and odd dimensions summed apart,
+    /// e4m3 codes to raw f32 values (code value / 256, exact), `n` a
+    /// multiple of 16: done once per tile, so that every row of the group
+    /// multiplies converted values.
+    ///
+    /// # Safety
+    /// `src` and `dst` hold `n` elements; the path's features are on.
+    #[inline(always)]
+    unsafe fn convert_e4m3(src: *const u8, n: usize, dst: *mut f32) {
+        for i in (0..n).step_by(Self::S::LANES) {
+            Self::S::store(dst.add(i), Self::S::raw_e4m3(src.add(i), false));
+        }
+    }
+
+    /// `out[t] = Σ_e q[e] k[t][e]` in f32 for an e4m3 K tile converted by
+    /// [`Dot::convert_e4m3`] (raw values: code value / 256): per key, even and odd dimensions summed apart,
     /// then added (the order of the vector paths). `qpat` is `q` as the
     /// vector paths broadcast it: `qpat[16 i + l] = q[2 i + l % 2]`.
     ///
@@ -56,7 +68,7 @@ pub trait Dot: Copy + 'static {
     /// As [`Dot::qk_i8`].
     #[inline(always)]
     unsafe fn qk_e4m3(
-        kt: *const u8,
+        kt: *const f32,
         bs: usize,
         d: usize,
         q: &[f32],
@@ -66,26 +78,26 @@ pub trait Dot: Copy + 'static {
         for (t, o) in out[..bs].iter_mut().enumerate() {
             let (mut even, mut odd) = (0.0f32, 0.0f32);
             for i in 0..d / 2 {
-                even += q[2 * i] * RAW[usize::from(*kt.add(k_at(bs, t, 2 * i)))];
-                odd += q[2 * i + 1] * RAW[usize::from(*kt.add(k_at(bs, t, 2 * i + 1)))];
+                even += q[2 * i] * *kt.add(k_at(bs, t, 2 * i));
+                odd += q[2 * i + 1] * *kt.add(k_at(bs, t, 2 * i + 1));
             }
             *o = even + odd;
         }
     }
 
-    /// `acc2[2e + t % 2] += p[t] v[t][e]` for keys `t0..t1` of an e4m3 V
-    /// tile (raw values); only those keys are read, so a NaN in a slot no
+    /// `acc2[2e + t % 2] += p[t] v[t][e]` for keys `t0..t1` of a converted
+    /// e4m3 V tile (raw values); only those keys are read, so a NaN in a slot no
     /// row sees cannot reach the output. The caller adds each pair of
     /// `acc2` when the block ends.
     ///
     /// # Safety
     /// As [`Dot::qk_i8`]; `t0 <= t1 <= bs`.
     #[inline(always)]
-    unsafe fn pv_e4m3(vt: *const u8, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
+    unsafe fn pv_e4m3(vt: *const f32, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
         for t in t0..t1 {
             if p[t] != 0.0 {
                 for e in 0..d {
-                    acc2[2 * e + (t & 1)] += p[t] * RAW[usize::from(*vt.add(v_at(d, t, e)))];
+                    acc2[2 * e + (t & 1)] += p[t] * *vt.add(v_at(d, t, e));
                 }
             }
         }

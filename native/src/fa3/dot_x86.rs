@@ -1,7 +1,7 @@
 //! The x86 kernel paths of dot.rs. int8: `vpmaddwd` (AVX2, AVX-512BW) or
 //! VNNI's `vpdpwssd` on codes sign-extended to 16 bits, one key (QK) or one
 //! output dimension (PV) per 32-bit lane, exact in i32. e4m3: the shared
-//! SIMD loaders' raw values times broadcast pairs, fused multiply-adds
+//! SIMD loaders' raw values (converted once per tile) times broadcast pairs, fused multiply-adds
 //! whose products are exact, so the sums are those of the scalar path.
 
 use super::dot::Dot;
@@ -15,13 +15,13 @@ use std::arch::x86_64::*;
 /// e4m3 `out[t] = Σ q k` for `S::LANES / 2` keys per vector: lanes hold
 /// (key, even/odd dimension), added per key at the end.
 #[inline(always)]
-unsafe fn qk_e4m3<S: Isa>(kt: *const u8, bs: usize, d: usize, qpat: &[f32], out: &mut [f32]) {
+unsafe fn qk_e4m3<S: Isa>(kt: *const f32, bs: usize, d: usize, qpat: &[f32], out: &mut [f32]) {
     let per = S::LANES / 2;
     let mut lanes = [0.0f32; 16];
     for t0 in (0..bs).step_by(per) {
         let mut acc = S::zero();
         for i in 0..d / 2 {
-            let k = S::raw_e4m3(kt.add(k_at(bs, t0, 2 * i)), false);
+            let k = S::load(kt.add(k_at(bs, t0, 2 * i)));
             acc = S::fma(S::load(qpat.as_ptr().add(16 * i)), k, acc);
         }
         S::store(lanes.as_mut_ptr(), acc);
@@ -31,12 +31,15 @@ unsafe fn qk_e4m3<S: Isa>(kt: *const u8, bs: usize, d: usize, qpat: &[f32], out:
     }
 }
 
+/// 1 in even lanes, 0 in odd ones (read from offset 1: the reverse).
+static EVEN: [f32; 17] = [1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1.];
+
 /// e4m3 `acc2[2e + t % 2] += p[t] v[t][e]` for keys `t0..t1`: whole pairs
 /// in vectors (lanes hold (dimension, even/odd token)), a pair's lone
 /// valid key on its own.
 #[inline(always)]
 unsafe fn pv_e4m3<S: Isa>(
-    vt: *const u8,
+    vt: *const f32,
     d: usize,
     t0: usize,
     t1: usize,
@@ -48,18 +51,21 @@ unsafe fn pv_e4m3<S: Isa>(
         ScalarLike::pv_e4m3(vt, d, t0, t0 + 1, p, acc2);
     }
     if j0 < j1 {
-        let mut pat = [0.0f32; 32 * 16];
+        // Each pair's weights as a vector (p[2j], p[2j + 1], ...), built
+        // with two broadcasts; no zero-filling of the buffer.
+        let mut pat = std::mem::MaybeUninit::<[f32; 32 * 16]>::uninit();
+        let pat = pat.as_mut_ptr().cast::<f32>();
+        let (even, odd) = (S::load(EVEN.as_ptr()), S::load(EVEN.as_ptr().add(1)));
         for j in j0..j1 {
-            for l in 0..16 {
-                pat[16 * j + l] = p[2 * j + l % 2];
-            }
+            let w = S::mul(S::splat(p[2 * j]), even);
+            S::store(pat.add(16 * j), S::fma(S::splat(p[2 * j + 1]), odd, w));
         }
         for e0 in (0..2 * d).step_by(S::LANES) {
             let mut acc = S::load(acc2.as_ptr().add(e0));
             for j in j0..j1 {
                 if p[2 * j] != 0.0 || p[2 * j + 1] != 0.0 {
-                    let v = S::raw_e4m3(vt.add(2 * j * d + e0), false);
-                    acc = S::fma(S::load(pat.as_ptr().add(16 * j)), v, acc);
+                    let v = S::load(vt.add(2 * j * d + e0));
+                    acc = S::fma(S::load(pat.add(16 * j)), v, acc);
                 }
             }
             S::store(acc2.as_mut_ptr().add(e0), acc);
@@ -114,7 +120,7 @@ impl Dot for Avx2Dot {
 
     #[inline(always)]
     unsafe fn qk_e4m3(
-        kt: *const u8,
+        kt: *const f32,
         bs: usize,
         d: usize,
         _q: &[f32],
@@ -125,7 +131,8 @@ impl Dot for Avx2Dot {
     }
 
     #[inline(always)]
-    unsafe fn pv_e4m3(vt: *const u8, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
+    unsafe fn pv_e4m3(
+        vt: *const f32, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
         pv_e4m3::<Avx2>(vt, d, t0, t1, p, acc2)
     }
 }
@@ -214,7 +221,7 @@ macro_rules! avx512_dot {
 
             #[inline(always)]
             unsafe fn qk_e4m3(
-                kt: *const u8,
+        kt: *const f32,
                 bs: usize,
                 d: usize,
                 _q: &[f32],
@@ -226,7 +233,7 @@ macro_rules! avx512_dot {
 
             #[inline(always)]
             unsafe fn pv_e4m3(
-                vt: *const u8,
+        vt: *const f32,
                 d: usize,
                 t0: usize,
                 t1: usize,

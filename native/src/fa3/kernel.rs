@@ -1,7 +1,8 @@
 //! One work item: query tokens `t0..t1` of one sequence, every query head
-//! of one kv head's group, stepping through the sequence's cache blocks
-//! (one online-softmax step per block). Rows are (token, head); K and V
-//! tiles are loaded once per block and stay in L1 for the other rows.
+//! of one kv head's group, stepping through the sequence's keys in steps
+//! of [`STEP`] (one online-softmax step: 64 keys, the emulation's default
+//! block, whatever the cache's block size). Rows are (token, head); K and
+//! V tiles stay in L1 for the other rows of the group.
 
 use super::dot::Dot;
 use super::row_state::RowState;
@@ -9,7 +10,10 @@ use super::{layout, Batch, Cache, Codes, Settings};
 use crate::formats::{fp8_e4m3, int8};
 use crate::simd::Isa;
 use crate::thread_pool::SharedMut;
-use crate::xformers::blocks_of;
+
+/// Keys per online-softmax step: a multiple of every block size (16, 32,
+/// 64). Partials of 64 keys stay exact (see `MAX_PROMOTE_EVERY`).
+pub const STEP: usize = 64;
 
 /// Everything the items of one attend call read, and where they write.
 pub struct Job<'a> {
@@ -123,45 +127,72 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
     let pos = |r: usize| seq_len - query_len + item.t0 + r / g;
     let mut states: Vec<RowState> = (0..rows).map(|_| RowState::new(d, job.settings)).collect();
 
-    let mut raw_i = vec![0i32; bs];
-    let mut raw_f = vec![0.0f32; bs];
-    let mut logits = vec![0.0f32; bs];
-    let (mut p_v, mut p_l, mut pairs) = (vec![0i16; bs], vec![0i16; bs], vec![0i32; bs / 2]);
+    let mut raw_i = vec![0i32; STEP];
+    let mut raw_f = vec![0.0f32; STEP];
+    let mut logits = vec![0.0f32; STEP];
+    let (mut p_v, mut p_l) = (vec![0i16; STEP], vec![0i16; STEP]);
+    let mut pairs = vec![0i32; STEP / 2];
     let mut part_i = vec![0i32; d];
-    let (mut p_f, mut acc2, mut part) =
-        (vec![0.0f32; bs], vec![0.0f32; 2 * d], vec![0.0f32; d + 1]);
+    let (mut p_f, mut acc2, mut part) = (
+        vec![0.0f32; STEP],
+        vec![0.0f32; 2 * d],
+        vec![0.0f32; d + 1],
+    );
+    let (mut k_rows, mut v_rows) = (vec![1.0f32; STEP], vec![1.0f32; STEP]);
+    // e4m3: the step's K and V tiles as raw f32, converted once for all rows.
+    let f32_len = if e4m3 { STEP * d } else { 0 };
+    let (mut k_f32, mut v_f32) = (vec![0.0f32; f32_len], vec![0.0f32; f32_len]);
     let lo_all = layer.first_visible(pos(0));
     let hi_all = pos(rows - 1) + 1;
-    for (b, _, _) in blocks_of(lo_all, hi_all, bs) {
-        let block = job.batch.block(item.seq, b);
-        let tile = layout::tile(layer, block, item.kv_head);
-        let row0 = layer.row(block, item.kv_head, 0);
+    // One online-softmax step spans STEP keys (STEP / bs cache blocks).
+    for step0 in (lo_all / STEP * STEP..hi_all).step_by(STEP) {
+        let n_blocks = (hi_all - step0).div_ceil(bs).min(STEP / bs);
+        let mut tiles = [(0usize, 0usize); STEP / 16];
+        for (k, t) in tiles[..n_blocks].iter_mut().enumerate() {
+            let block = job.batch.block(item.seq, step0 / bs + k);
+            *t = (
+                layout::tile(layer, block, item.kv_head),
+                layer.row(block, item.kv_head, 0),
+            );
+            if let (Some(ks), Some(vs)) = (cache.key_scales, cache.value_scales) {
+                k_rows[k * bs..(k + 1) * bs].copy_from_slice(&ks[t.1..t.1 + bs]);
+                v_rows[k * bs..(k + 1) * bs].copy_from_slice(&vs[t.1..t.1 + bs]);
+            }
+        }
+        let span = n_blocks * bs;
+        if let Codes::E4m3 { keys, values } = cache.codes {
+            for (k, (tile, _)) in tiles[..n_blocks].iter().enumerate() {
+                let at = k * bs * d;
+                D::convert_e4m3(keys.as_ptr().add(*tile), bs * d, k_f32.as_mut_ptr().add(at));
+                D::convert_e4m3(values.as_ptr().add(*tile), bs * d, v_f32.as_mut_ptr().add(at));
+            }
+        }
         for r in 0..rows {
             let (lo, hi) = (layer.first_visible(pos(r)), pos(r) + 1);
-            let (j0, j1) = (lo.max(b * bs), hi.min(b * bs + bs));
+            let (j0, j1) = (lo.max(step0), hi.min(step0 + span));
             if j0 >= j1 {
                 continue;
             }
-            let (j0, j1) = (j0 - b * bs, j1 - b * bs);
+            let (j0, j1) = (j0 - step0, j1 - step0);
+            // Cache blocks of the step that hold keys this row sees.
+            let (k0, k1) = (j0 / bs, (j1 - 1) / bs + 1);
             let q = &queries[r];
             match cache.codes {
                 Codes::I8 { keys, .. } => {
-                    D::qk_i8(keys.as_ptr().add(tile), bs, d, &q.i8, &q.pairs, &mut raw_i);
+                    for (k, (tile, _)) in tiles.iter().enumerate().take(k1).skip(k0) {
+                        let out = &mut raw_i[k * bs..];
+                        D::qk_i8(keys.as_ptr().add(*tile), bs, d, &q.i8, &q.pairs, out);
+                    }
                     let zp_sum = s.k_zero_point * q.sum;
                     for t in j0..j1 {
-                        let ks = cache.key_scales.map_or(1.0, |x| x[row0 + t]);
-                        logits[t] = (raw_i[t] - zp_sum) as f32 * q.logit_scale * ks;
+                        logits[t] = (raw_i[t] - zp_sum) as f32 * q.logit_scale * k_rows[t];
                     }
                 }
-                Codes::E4m3 { keys, .. } => {
-                    D::qk_e4m3(
-                        keys.as_ptr().add(tile),
-                        bs,
-                        d,
-                        &q.raw,
-                        &q.pattern,
-                        &mut raw_f,
-                    );
+                Codes::E4m3 { .. } => {
+                    for k in k0..k1 {
+                        let (kt, out) = (k_f32.as_ptr().add(k * bs * d), &mut raw_f[k * bs..]);
+                        D::qk_e4m3(kt, bs, d, &q.raw, &q.pattern, out);
+                    }
                     for t in j0..j1 {
                         logits[t] = raw_f[t] * q.logit_scale;
                     }
@@ -174,13 +205,13 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
             }
             logits[..j0].fill(f32::NEG_INFINITY);
             logits[j1..].fill(f32::NEG_INFINITY);
-            let block_max = logits[j0..j1]
+            let step_max = logits[j0..j1]
                 .iter()
                 .fold(f32::NEG_INFINITY, |a, x| a.max(*x));
             let state = &mut states[r];
-            state.observe_max(block_max);
+            state.observe_max(step_max);
             let m = D::S::splat(state.m);
-            for t in (0..bs).step_by(D::S::LANES) {
+            for t in (0..STEP).step_by(D::S::LANES) {
                 let at = logits.as_mut_ptr().add(t);
                 D::S::store(at, D::S::exp(D::S::sub(D::S::load(at), m)));
             }
@@ -188,20 +219,15 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
             match cache.codes {
                 Codes::I8 { values, .. } => {
                     let quantize = |p: f32| (p * 255.0 + 0.5).floor() as i16;
-                    for t in 0..bs {
+                    for t in 0..STEP {
                         p_l[t] = quantize(logits[t]);
                     }
-                    if let Some(vs) = cache.value_scales {
+                    if cache.value_scales.is_some() {
                         // Fold each key's V scale into P, relative to the
-                        // block's largest, so one integer sum serves all.
-                        let vs = &vs[row0..row0 + bs];
-                        factor = vs[j0..j1].iter().fold(0.0f32, |a, x| a.max(*x));
-                        for t in 0..bs {
-                            p_v[t] = if t < j0 || t >= j1 {
-                                0
-                            } else {
-                                quantize(logits[t] * vs[t] / factor)
-                            };
+                        // step's largest, so one integer sum serves all.
+                        factor = v_rows[j0..j1].iter().fold(0.0f32, |a, x| a.max(*x));
+                        for t in 0..STEP {
+                            p_v[t] = quantize(logits[t] * v_rows[t] / factor);
                         }
                     } else {
                         p_v.copy_from_slice(&p_l);
@@ -211,22 +237,29 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
                         *pair = (u32::from(lo) | (u32::from(hi) << 16)) as i32;
                     }
                     part_i.fill(0);
-                    D::pv_i8(values.as_ptr().add(tile), bs, d, &p_v, &pairs, &mut part_i);
+                    for (k, (tile, _)) in tiles.iter().enumerate().take(k1).skip(k0) {
+                        let (p, pp) = (&p_v[k * bs..], &pairs[k * bs / 2..]);
+                        D::pv_i8(values.as_ptr().add(*tile), bs, d, p, pp, &mut part_i);
+                    }
                     let v_sum: i32 = p_v.iter().map(|p| i32::from(*p)).sum();
                     let zp_sum = s.v_zero_point * v_sum;
                     for (x, i) in part.iter_mut().zip(&part_i) {
                         *x = (*i - zp_sum) as f32;
                     }
                     part[d] = p_l.iter().map(|p| i32::from(*p)).sum::<i32>() as f32;
-                    // l stays Σ round(255 p) after the block's factor.
+                    // l stays Σ round(255 p) after the step's factor.
                     part[d] /= factor;
                 }
-                Codes::E4m3 { values, .. } => {
-                    for t in 0..bs {
+                Codes::E4m3 { .. } => {
+                    for t in 0..STEP {
                         p_f[t] = fp8_e4m3::decode(fp8_e4m3::encode(logits[t], 1.0), 1.0);
                     }
                     acc2.fill(0.0);
-                    D::pv_e4m3(values.as_ptr().add(tile), d, j0, j1, &p_f, &mut acc2);
+                    for k in k0..k1 {
+                        let (t0, t1) = (j0.max(k * bs) - k * bs, j1.min(k * bs + bs) - k * bs);
+                        let (vt, p) = (v_f32.as_ptr().add(k * bs * d), &p_f[k * bs..]);
+                        D::pv_e4m3(vt, d, t0, t1, p, &mut acc2);
+                    }
                     for e in 0..d {
                         part[e] = acc2[2 * e] + acc2[2 * e + 1];
                     }

@@ -4,14 +4,15 @@
 //! both products run on 8-bit values: int8 caches as exact integer dot
 //! products (VNNI `vpdpwssd`, AVX-512BW / AVX2 `vpmaddwd`, or scalar i32),
 //! fp8_e4m3 caches as exact products of e4m3 values summed in fp32. The
-//! online softmax steps one cache block at a time; P is quantized to 8
-//! bits (int8 caches: round(p * 255) as an unsigned 8-bit code, since
-//! p is never negative and int8's sign bit would go unused; e4m3 caches:
-//! p in e4m3), and each block's P·V
-//! partial is either promoted into fp32 O and l every `promote_every`
-//! blocks (two-level accumulation, the default) or added into a bf16
-//! accumulator for the whole sequence (promotion off: the long-context
-//! loss that bench/accuracy/low_precision_emulation.ts describes).
+//! online softmax steps 64 keys at a time (the emulation's default block,
+//! whatever the cache's block size); P is quantized to 8 bits (int8
+//! caches: round(p * 255) as an unsigned 8-bit code, since p is never
+//! negative and int8's sign bit would go unused; e4m3 caches: p in e4m3),
+//! and each step's P·V partial is either promoted into fp32 O and l every
+//! `promote_every` steps (two-level accumulation, the default) or added
+//! into a bf16 accumulator for the whole sequence (promotion off: the
+//! long-context loss that bench/accuracy/low_precision_emulation.ts
+//! describes).
 //!
 //! Cache layout (one layer), every (block, kv head) tile `blockSize *
 //! headDim` contiguous codes, a block's tiles adjacent:
@@ -52,11 +53,11 @@ pub use crate::xformers::{Batch, Layer, Scales};
 pub struct Settings {
     /// Two-level accumulation: partials promoted to fp32.
     pub promotion: bool,
-    /// Blocks a partial may span before promotion (1..=4).
+    /// Steps a partial may span before promotion (1..=4).
     pub promote_every: usize,
 }
 
-/// The largest `promote_every`: 4 blocks of 64 tokens of int8 partials
+/// The largest `promote_every`: 4 steps of 64 keys of int8 partials
 /// (each at most 64 * 255 * 255) stay below 2^24, so f32 holds them
 /// exactly, as an int32 register would.
 pub const MAX_PROMOTE_EVERY: usize = 4;

@@ -2,13 +2,13 @@
 //! bench/accuracy/low_precision_emulation.ts specifies it. The running
 //! output `o` holds O in `o[..d]` and the row sum l in `o[d]`.
 //!
-//! - Promotion on: each block's partial (exact: int8 sums are integers
+//! - Promotion on: each step's partial (exact: int8 sums are integers
 //!   below 2^24, see `MAX_PROMOTE_EVERY`) collects in `pend` for at most
-//!   `promote_every` blocks and never across a change of the running max;
+//!   `promote_every` steps (of 64 keys) and never across a change of the running max;
 //!   then it is added into the fp32 `o` and restarts at 0.
 //! - Promotion off: `o` is a bf16 accumulator for the whole sequence: each
-//!   block's partial is added into it and the sum rounded to bf16, and a
-//!   rescale is rounded too. Once l is large, a block adds less than half
+//!   step's partial is added into it and the sum rounded to bf16, and a
+//!   rescale is rounded too. Once l is large, a step adds less than half
 //!   a bf16 step and is lost: the long-context error.
 
 use super::Settings;
@@ -39,6 +39,7 @@ impl RowState {
         }
     }
 
+    #[inline(always)]
     fn promote(&mut self) {
         for (o, p) in self.o.iter_mut().zip(self.pend.iter_mut()) {
             *o += *p;
@@ -47,8 +48,9 @@ impl RowState {
         self.pending = 0;
     }
 
-    /// Takes a block's max logit: when it raises the running max, pending
+    /// Takes a step's max logit: when it raises the running max, pending
     /// partials are promoted first, then O and l are rescaled.
+    #[inline(always)]
     pub fn observe_max(&mut self, block_max: f32) {
         if block_max <= self.m {
             return;
@@ -65,8 +67,9 @@ impl RowState {
         self.m = block_max;
     }
 
-    /// Adds one block's partial (`part[..d]` = Σ p v, `part[d]` = Σ p),
-    /// each element times `factor` (a per-block V scale, else 1).
+    /// Adds one step's partial (`part[..d]` = Σ p v, `part[d]` = Σ p),
+    /// each element times `factor` (a per-step V scale, else 1).
+    #[inline(always)]
     pub fn add_block(&mut self, part: &[f32], factor: f32) {
         if self.settings.promotion {
             for (p, x) in self.pend.iter_mut().zip(part) {
