@@ -12,6 +12,9 @@
 use super::layout::{k_at, v_at};
 use crate::simd::Isa;
 
+/// Rows one fused QK call takes.
+pub const FUSED_ROWS: usize = 4;
+
 /// One kernel path's products. The defaults are the scalar definitions.
 pub trait Dot: Copy + 'static {
     /// The f32 vector set for exp and the e4m3 products.
@@ -27,6 +30,33 @@ pub trait Dot: Copy + 'static {
             *o = (0..d)
                 .map(|e| i32::from(q[e]) * i32::from(*kt.add(k_at(bs, t, e))))
                 .sum();
+        }
+    }
+
+    /// [`Dot::qk_i8`] for `qs.len()` rows (at most [`FUSED_ROWS`]) at
+    /// once, row r into `outs[r][..bs]`: the vector paths load and widen
+    /// each K code once for all of them.
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8`]; each `outs[r]` is valid for `bs` writes.
+    #[inline(always)]
+    unsafe fn qk_i8_rows(
+        kt: *const i8,
+        bs: usize,
+        d: usize,
+        qs: &[&[i8]],
+        qps: &[&[i32]],
+        outs: &[*mut i32],
+    ) {
+        for r in 0..qs.len() {
+            Self::qk_i8(
+                kt,
+                bs,
+                d,
+                qs[r],
+                qps[r],
+                std::slice::from_raw_parts_mut(outs[r], bs),
+            );
         }
     }
 
@@ -82,6 +112,32 @@ pub trait Dot: Copy + 'static {
                 odd += q[2 * i + 1] * *kt.add(k_at(bs, t, 2 * i + 1));
             }
             *o = even + odd;
+        }
+    }
+
+    /// [`Dot::qk_e4m3`] for `qs.len()` rows (at most [`FUSED_ROWS`]) at
+    /// once: each K value is loaded once for all of them.
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8_rows`].
+    #[inline(always)]
+    unsafe fn qk_e4m3_rows(
+        kt: *const f32,
+        bs: usize,
+        d: usize,
+        qs: &[&[f32]],
+        qpats: &[&[f32]],
+        outs: &[*mut f32],
+    ) {
+        for r in 0..qs.len() {
+            Self::qk_e4m3(
+                kt,
+                bs,
+                d,
+                qs[r],
+                qpats[r],
+                std::slice::from_raw_parts_mut(outs[r], bs),
+            );
         }
     }
 

@@ -31,8 +31,50 @@ unsafe fn qk_e4m3<S: Isa>(kt: *const f32, bs: usize, d: usize, qpat: &[f32], out
     }
 }
 
+/// [`qk_e4m3`] for `R` rows at once, each K vector loaded once.
+#[inline(always)]
+unsafe fn qk_e4m3_rows<S: Isa, const R: usize>(
+    kt: *const f32,
+    bs: usize,
+    d: usize,
+    qpats: &[&[f32]],
+    outs: &[*mut f32],
+) {
+    let per = S::LANES / 2;
+    let mut lanes = [0.0f32; 16];
+    for t0 in (0..bs).step_by(per) {
+        let mut acc = [S::zero(); R];
+        for i in 0..d / 2 {
+            let k = S::load(kt.add(k_at(bs, t0, 2 * i)));
+            for r in 0..R {
+                acc[r] = S::fma(S::load(qpats[r].as_ptr().add(16 * i)), k, acc[r]);
+            }
+        }
+        for r in 0..R {
+            S::store(lanes.as_mut_ptr(), acc[r]);
+            for t in 0..per {
+                *outs[r].add(t0 + t) = lanes[2 * t] + lanes[2 * t + 1];
+            }
+        }
+    }
+}
+
+/// Calls `$f::<.., R>` for a row count of 1 to 4.
+macro_rules! rows {
+    ($n:expr, $call:ident, $($args:tt)*) => {
+        match $n {
+            1 => $call!(1, $($args)*),
+            2 => $call!(2, $($args)*),
+            3 => $call!(3, $($args)*),
+            _ => $call!(4, $($args)*),
+        }
+    };
+}
+
 /// 1 in even lanes, 0 in odd ones (read from offset 1: the reverse).
-static EVEN: [f32; 17] = [1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1.];
+static EVEN: [f32; 17] = [
+    1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1., 0., 1.,
+];
 
 /// e4m3 `acc2[2e + t % 2] += p[t] v[t][e]` for keys `t0..t1`: whole pairs
 /// in vectors (lanes hold (dimension, even/odd token)), a pair's lone
@@ -90,6 +132,40 @@ impl Dot for Avx2Dot {
     type S = Avx2;
 
     #[inline(always)]
+    unsafe fn qk_i8_rows(
+        kt: *const i8,
+        bs: usize,
+        d: usize,
+        _qs: &[&[i8]],
+        qps: &[&[i32]],
+        outs: &[*mut i32],
+    ) {
+        macro_rules! go {
+            ($r:literal,) => {
+                qk_i8_avx2_rows::<$r>(kt, bs, d, qps, outs)
+            };
+        }
+        rows!(qps.len(), go,)
+    }
+
+    #[inline(always)]
+    unsafe fn qk_e4m3_rows(
+        kt: *const f32,
+        bs: usize,
+        d: usize,
+        _qs: &[&[f32]],
+        qpats: &[&[f32]],
+        outs: &[*mut f32],
+    ) {
+        macro_rules! go {
+            ($r:literal,) => {
+                qk_e4m3_rows::<Avx2, $r>(kt, bs, d, qpats, outs)
+            };
+        }
+        rows!(qpats.len(), go,)
+    }
+
+    #[inline(always)]
     unsafe fn qk_i8(kt: *const i8, bs: usize, d: usize, _q: &[i8], qp: &[i32], out: &mut [i32]) {
         for t0 in (0..bs).step_by(8) {
             let mut acc = _mm256_setzero_si256();
@@ -131,8 +207,7 @@ impl Dot for Avx2Dot {
     }
 
     #[inline(always)]
-    unsafe fn pv_e4m3(
-        vt: *const f32, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
+    unsafe fn pv_e4m3(vt: *const f32, d: usize, t0: usize, t1: usize, p: &[f32], acc2: &mut [f32]) {
         pv_e4m3::<Avx2>(vt, d, t0, t1, p, acc2)
     }
 }
@@ -167,6 +242,53 @@ unsafe fn qk_i8_512<const VNNI: bool>(
 }
 
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // i indexes every row's pairs
+unsafe fn qk_i8_512_rows<const VNNI: bool, const R: usize>(
+    kt: *const i8,
+    bs: usize,
+    d: usize,
+    qps: &[&[i32]],
+    outs: &[*mut i32],
+) {
+    for t0 in (0..bs).step_by(16) {
+        let mut acc = [_mm512_setzero_si512(); R];
+        for i in 0..d / 2 {
+            let k = _mm512_cvtepi8_epi16(_mm256_loadu_si256(kt.add((i * bs + t0) * 2).cast()));
+            for r in 0..R {
+                acc[r] = madd512::<VNNI>(acc[r], k, _mm512_set1_epi32(qps[r][i]));
+            }
+        }
+        for r in 0..R {
+            _mm512_storeu_si512(outs[r].add(t0).cast(), acc[r]);
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // i indexes every row's pairs
+unsafe fn qk_i8_avx2_rows<const R: usize>(
+    kt: *const i8,
+    bs: usize,
+    d: usize,
+    qps: &[&[i32]],
+    outs: &[*mut i32],
+) {
+    for t0 in (0..bs).step_by(8) {
+        let mut acc = [_mm256_setzero_si256(); R];
+        for i in 0..d / 2 {
+            let k = _mm256_cvtepi8_epi16(_mm_loadu_si128(kt.add((i * bs + t0) * 2).cast()));
+            for r in 0..R {
+                let prod = _mm256_madd_epi16(k, _mm256_set1_epi32(qps[r][i]));
+                acc[r] = _mm256_add_epi32(acc[r], prod);
+            }
+        }
+        for r in 0..R {
+            _mm256_storeu_si256(outs[r].add(t0).cast(), acc[r]);
+        }
+    }
+}
+
+#[inline(always)]
 unsafe fn pv_i8_512<const VNNI: bool>(
     vt: *const i8,
     bs: usize,
@@ -196,6 +318,40 @@ macro_rules! avx512_dot {
             type S = Avx512;
 
             #[inline(always)]
+            unsafe fn qk_i8_rows(
+                kt: *const i8,
+                bs: usize,
+                d: usize,
+                _qs: &[&[i8]],
+                qps: &[&[i32]],
+                outs: &[*mut i32],
+            ) {
+                macro_rules! go {
+                    ($r:literal,) => {
+                        qk_i8_512_rows::<$vnni, $r>(kt, bs, d, qps, outs)
+                    };
+                }
+                rows!(qps.len(), go,)
+            }
+
+            #[inline(always)]
+            unsafe fn qk_e4m3_rows(
+                kt: *const f32,
+                bs: usize,
+                d: usize,
+                _qs: &[&[f32]],
+                qpats: &[&[f32]],
+                outs: &[*mut f32],
+            ) {
+                macro_rules! go {
+                    ($r:literal,) => {
+                        qk_e4m3_rows::<Avx512, $r>(kt, bs, d, qpats, outs)
+                    };
+                }
+                rows!(qpats.len(), go,)
+            }
+
+            #[inline(always)]
             unsafe fn qk_i8(
                 kt: *const i8,
                 bs: usize,
@@ -221,7 +377,7 @@ macro_rules! avx512_dot {
 
             #[inline(always)]
             unsafe fn qk_e4m3(
-        kt: *const f32,
+                kt: *const f32,
                 bs: usize,
                 d: usize,
                 _q: &[f32],
@@ -233,7 +389,7 @@ macro_rules! avx512_dot {
 
             #[inline(always)]
             unsafe fn pv_e4m3(
-        vt: *const f32,
+                vt: *const f32,
                 d: usize,
                 t0: usize,
                 t1: usize,

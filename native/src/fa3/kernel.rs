@@ -4,12 +4,13 @@
 //! block, whatever the cache's block size). Rows are (token, head); K and
 //! V tiles stay in L1 for the other rows of the group.
 
-use super::dot::Dot;
+use super::dot::{Dot, FUSED_ROWS};
 use super::row_state::RowState;
 use super::{layout, Batch, Cache, Codes, Settings};
 use crate::formats::{fp8_e4m3, int8};
 use crate::simd::Isa;
 use crate::thread_pool::SharedMut;
+use std::array::from_fn;
 
 /// Keys per online-softmax step: a multiple of every block size (16, 32,
 /// 64). Partials of 64 keys stay exact (see `MAX_PROMOTE_EVERY`).
@@ -96,6 +97,7 @@ fn quantize_row(x: &[f32], e4m3: bool, k_scale: f32, softmax_scale: f32) -> Quer
 /// The batch was validated for the layer; `D`'s features are on; no other
 /// item writes these output rows.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // block k indexes tiles and buffers
 pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
     let cache = &job.cache;
     let layer = &cache.layer;
@@ -127,17 +129,14 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
     let pos = |r: usize| seq_len - query_len + item.t0 + r / g;
     let mut states: Vec<RowState> = (0..rows).map(|_| RowState::new(d, job.settings)).collect();
 
-    let mut raw_i = vec![0i32; STEP];
-    let mut raw_f = vec![0.0f32; STEP];
+    let mut raw_i = vec![0i32; rows * STEP];
+    let mut raw_f = vec![0.0f32; if e4m3 { rows * STEP } else { 0 }];
     let mut logits = vec![0.0f32; STEP];
     let (mut p_v, mut p_l) = (vec![0i16; STEP], vec![0i16; STEP]);
-    let mut pairs = vec![0i32; STEP / 2];
+    let mut pairs = [0i32; STEP / 2];
     let mut part_i = vec![0i32; d];
-    let (mut p_f, mut acc2, mut part) = (
-        vec![0.0f32; STEP],
-        vec![0.0f32; 2 * d],
-        vec![0.0f32; d + 1],
-    );
+    let (mut p_f, mut acc2, mut part) =
+        (vec![0.0f32; STEP], vec![0.0f32; 2 * d], vec![0.0f32; d + 1]);
     let (mut k_rows, mut v_rows) = (vec![1.0f32; STEP], vec![1.0f32; STEP]);
     // e4m3: the step's K and V tiles as raw f32, converted once for all rows.
     let f32_len = if e4m3 { STEP * d } else { 0 };
@@ -164,7 +163,45 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
             for (k, (tile, _)) in tiles[..n_blocks].iter().enumerate() {
                 let at = k * bs * d;
                 D::convert_e4m3(keys.as_ptr().add(*tile), bs * d, k_f32.as_mut_ptr().add(at));
-                D::convert_e4m3(values.as_ptr().add(*tile), bs * d, v_f32.as_mut_ptr().add(at));
+                D::convert_e4m3(
+                    values.as_ptr().add(*tile),
+                    bs * d,
+                    v_f32.as_mut_ptr().add(at),
+                );
+            }
+        }
+        // QK for up to FUSED_ROWS rows at a time: each K tile is read once
+        // for the group (the keys any of them sees; masked per row below).
+        for r0 in (0..rows).step_by(FUSED_ROWS) {
+            let n = FUSED_ROWS.min(rows - r0);
+            let (lo, hi) = (layer.first_visible(pos(r0)), pos(r0 + n - 1) + 1);
+            let (j0, j1) = (lo.max(step0), hi.min(step0 + span));
+            if j0 >= j1 {
+                continue;
+            }
+            let (k0, k1) = ((j0 - step0) / bs, (j1 - step0 - 1) / bs + 1);
+            let rs = &queries[r0..r0 + n];
+            match cache.codes {
+                Codes::I8 { keys, .. } => {
+                    let qs: [&[i8]; FUSED_ROWS] = from_fn(|i| &rs[i.min(n - 1)].i8[..]);
+                    let qps: [&[i32]; FUSED_ROWS] = from_fn(|i| &rs[i.min(n - 1)].pairs[..]);
+                    for k in k0..k1 {
+                        let base = raw_i.as_mut_ptr().add(r0 * STEP + k * bs);
+                        let outs: [*mut i32; FUSED_ROWS] = from_fn(|i| base.add(i * STEP));
+                        let kt = keys.as_ptr().add(tiles[k].0);
+                        D::qk_i8_rows(kt, bs, d, &qs[..n], &qps[..n], &outs[..n]);
+                    }
+                }
+                Codes::E4m3 { .. } => {
+                    let qs: [&[f32]; FUSED_ROWS] = from_fn(|i| &rs[i.min(n - 1)].raw[..]);
+                    let qpats: [&[f32]; FUSED_ROWS] = from_fn(|i| &rs[i.min(n - 1)].pattern[..]);
+                    for k in k0..k1 {
+                        let base = raw_f.as_mut_ptr().add(r0 * STEP + k * bs);
+                        let outs: [*mut f32; FUSED_ROWS] = from_fn(|i| base.add(i * STEP));
+                        let kt = k_f32.as_ptr().add(k * bs * d);
+                        D::qk_e4m3_rows(kt, bs, d, &qs[..n], &qpats[..n], &outs[..n]);
+                    }
+                }
             }
         }
         for r in 0..rows {
@@ -178,23 +215,17 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
             let (k0, k1) = (j0 / bs, (j1 - 1) / bs + 1);
             let q = &queries[r];
             match cache.codes {
-                Codes::I8 { keys, .. } => {
-                    for (k, (tile, _)) in tiles.iter().enumerate().take(k1).skip(k0) {
-                        let out = &mut raw_i[k * bs..];
-                        D::qk_i8(keys.as_ptr().add(*tile), bs, d, &q.i8, &q.pairs, out);
-                    }
+                Codes::I8 { .. } => {
                     let zp_sum = s.k_zero_point * q.sum;
+                    let raw = &raw_i[r * STEP..];
                     for t in j0..j1 {
-                        logits[t] = (raw_i[t] - zp_sum) as f32 * q.logit_scale * k_rows[t];
+                        logits[t] = (raw[t] - zp_sum) as f32 * q.logit_scale * k_rows[t];
                     }
                 }
                 Codes::E4m3 { .. } => {
-                    for k in k0..k1 {
-                        let (kt, out) = (k_f32.as_ptr().add(k * bs * d), &mut raw_f[k * bs..]);
-                        D::qk_e4m3(kt, bs, d, &q.raw, &q.pattern, out);
-                    }
+                    let raw = &raw_f[r * STEP..];
                     for t in j0..j1 {
-                        logits[t] = raw_f[t] * q.logit_scale;
+                        logits[t] = raw[t] * q.logit_scale;
                     }
                 }
             }
