@@ -90,8 +90,9 @@ const MIXED: SeqShape[] = [
 const CASES: { name: string; config: Partial<LayerConfig>; zp?: boolean }[] = [
   { name: "int8 per_tensor with zero points", config: {}, zp: true },
   {
-    name: "int8 per_token_head, window 13",
+    name: "int8 per_token_head, window 13, 12 q / 2 kv heads",
     config: {
+      numQHeads: 12,
       int8Scheme: "per_token_head",
       kind: "sliding_window",
       slidingWindow: 13,

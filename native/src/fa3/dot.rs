@@ -76,6 +76,33 @@ pub trait Dot: Copy + 'static {
         }
     }
 
+    /// [`Dot::pv_i8`] for `pps.len()` rows (at most [`FUSED_ROWS`]) at
+    /// once, row r's P pairs `pps[r]` into `accs[r][..d]`: the vector paths
+    /// load and widen each V code once for all of them.
+    ///
+    /// # Safety
+    /// As [`Dot::qk_i8`]; each `accs[r]` is valid for `d` elements.
+    #[inline(always)]
+    unsafe fn pv_i8_rows(
+        vt: *const i8,
+        bs: usize,
+        d: usize,
+        ps: &[&[i16]],
+        pps: &[&[i32]],
+        accs: &[*mut i32],
+    ) {
+        for r in 0..ps.len() {
+            Self::pv_i8(
+                vt,
+                bs,
+                d,
+                ps[r],
+                pps[r],
+                std::slice::from_raw_parts_mut(accs[r], d),
+            );
+        }
+    }
+
     /// e4m3 codes to raw f32 values (code value / 256, exact), `n` a
     /// multiple of 16: done once per tile, so that every row of the group
     /// multiplies converted values.
@@ -156,6 +183,32 @@ pub trait Dot: Copy + 'static {
                     acc2[2 * e + (t & 1)] += p[t] * *vt.add(v_at(d, t, e));
                 }
             }
+        }
+    }
+
+    /// [`Dot::pv_e4m3`] for `ps.len()` rows (at most [`FUSED_ROWS`]) that
+    /// see the same keys `t0..t1`, row r into `accs2[r][..2 * d]`.
+    ///
+    /// # Safety
+    /// As [`Dot::pv_e4m3`].
+    #[inline(always)]
+    unsafe fn pv_e4m3_rows(
+        vt: *const f32,
+        d: usize,
+        t0: usize,
+        t1: usize,
+        ps: &[&[f32]],
+        accs2: &[*mut f32],
+    ) {
+        for r in 0..ps.len() {
+            Self::pv_e4m3(
+                vt,
+                d,
+                t0,
+                t1,
+                ps[r],
+                std::slice::from_raw_parts_mut(accs2[r], 2 * d),
+            );
         }
     }
 }

@@ -33,6 +33,7 @@ unsafe fn qk_e4m3<S: Isa>(kt: *const f32, bs: usize, d: usize, qpat: &[f32], out
 
 /// [`qk_e4m3`] for `R` rows at once, each K vector loaded once.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // r and j index several arrays
 unsafe fn qk_e4m3_rows<S: Isa, const R: usize>(
     kt: *const f32,
     bs: usize,
@@ -56,6 +57,57 @@ unsafe fn qk_e4m3_rows<S: Isa, const R: usize>(
                 *outs[r].add(t0 + t) = lanes[2 * t] + lanes[2 * t + 1];
             }
         }
+    }
+}
+
+/// [`pv_e4m3`] for `R` rows seeing the same keys, each V vector loaded
+/// once.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // r and j index several arrays
+unsafe fn pv_e4m3_rows<S: Isa, const R: usize>(
+    vt: *const f32,
+    d: usize,
+    t0: usize,
+    t1: usize,
+    ps: &[&[f32]],
+    accs2: &[*mut f32],
+) {
+    let (j0, j1) = (t0.div_ceil(2), t1 / 2);
+    let lone = |t: usize| {
+        for r in 0..R {
+            let acc2 = std::slice::from_raw_parts_mut(accs2[r], 2 * d);
+            ScalarLike::pv_e4m3(vt, d, t, t + 1, ps[r], acc2);
+        }
+    };
+    if t0 % 2 == 1 {
+        lone(t0);
+    }
+    if j0 < j1 {
+        let mut pat = std::mem::MaybeUninit::<[f32; 4 * 32 * 16]>::uninit();
+        let pat = pat.as_mut_ptr().cast::<f32>();
+        let (even, odd) = (S::load(EVEN.as_ptr()), S::load(EVEN.as_ptr().add(1)));
+        for r in 0..R {
+            for j in j0..j1 {
+                let w = S::mul(S::splat(ps[r][2 * j]), even);
+                let at = pat.add((r * 32 + j) * 16);
+                S::store(at, S::fma(S::splat(ps[r][2 * j + 1]), odd, w));
+            }
+        }
+        for e0 in (0..2 * d).step_by(S::LANES) {
+            let mut acc: [S::V; R] = std::array::from_fn(|r| S::load(accs2[r].add(e0)));
+            for j in j0..j1 {
+                let v = S::load(vt.add(2 * j * d + e0));
+                for r in 0..R {
+                    acc[r] = S::fma(S::load(pat.add((r * 32 + j) * 16)), v, acc[r]);
+                }
+            }
+            for r in 0..R {
+                S::store(accs2[r].add(e0), acc[r]);
+            }
+        }
+    }
+    if t1 % 2 == 1 && t1 > t0.max(2 * j1) {
+        lone(t1 - 1);
     }
 }
 
@@ -130,6 +182,40 @@ impl Dot for ScalarLike {
 pub struct Avx2Dot;
 impl Dot for Avx2Dot {
     type S = Avx2;
+
+    #[inline(always)]
+    unsafe fn pv_i8_rows(
+        vt: *const i8,
+        bs: usize,
+        d: usize,
+        _ps: &[&[i16]],
+        pps: &[&[i32]],
+        accs: &[*mut i32],
+    ) {
+        macro_rules! go {
+            ($r:literal,) => {
+                pv_i8_avx2_rows::<$r>(vt, bs, d, pps, accs)
+            };
+        }
+        rows!(pps.len(), go,)
+    }
+
+    #[inline(always)]
+    unsafe fn pv_e4m3_rows(
+        vt: *const f32,
+        d: usize,
+        t0: usize,
+        t1: usize,
+        ps: &[&[f32]],
+        accs2: &[*mut f32],
+    ) {
+        macro_rules! go {
+            ($r:literal,) => {
+                pv_e4m3_rows::<Avx2, $r>(vt, d, t0, t1, ps, accs2)
+            };
+        }
+        rows!(ps.len(), go,)
+    }
 
     #[inline(always)]
     unsafe fn qk_i8_rows(
@@ -309,6 +395,55 @@ unsafe fn pv_i8_512<const VNNI: bool>(
     }
 }
 
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // r and j index several arrays
+unsafe fn pv_i8_512_rows<const VNNI: bool, const R: usize>(
+    vt: *const i8,
+    bs: usize,
+    d: usize,
+    pps: &[&[i32]],
+    accs: &[*mut i32],
+) {
+    for e0 in (0..d).step_by(16) {
+        let mut sum: [__m512i; R] =
+            std::array::from_fn(|r| _mm512_loadu_si512(accs[r].add(e0).cast()));
+        for j in 0..bs / 2 {
+            let v = _mm512_cvtepi8_epi16(_mm256_loadu_si256(vt.add((j * d + e0) * 2).cast()));
+            for r in 0..R {
+                sum[r] = madd512::<VNNI>(sum[r], v, _mm512_set1_epi32(pps[r][j]));
+            }
+        }
+        for r in 0..R {
+            _mm512_storeu_si512(accs[r].add(e0).cast(), sum[r]);
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // r and j index several arrays
+unsafe fn pv_i8_avx2_rows<const R: usize>(
+    vt: *const i8,
+    bs: usize,
+    d: usize,
+    pps: &[&[i32]],
+    accs: &[*mut i32],
+) {
+    for e0 in (0..d).step_by(8) {
+        let mut sum: [__m256i; R] =
+            std::array::from_fn(|r| _mm256_loadu_si256(accs[r].add(e0).cast()));
+        for j in 0..bs / 2 {
+            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(vt.add((j * d + e0) * 2).cast()));
+            for r in 0..R {
+                let prod = _mm256_madd_epi16(v, _mm256_set1_epi32(pps[r][j]));
+                sum[r] = _mm256_add_epi32(sum[r], prod);
+            }
+        }
+        for r in 0..R {
+            _mm256_storeu_si256(accs[r].add(e0).cast(), sum[r]);
+        }
+    }
+}
+
 macro_rules! avx512_dot {
     ($name:ident, $vnni:expr, $doc:literal) => {
         #[doc = $doc]
@@ -316,6 +451,40 @@ macro_rules! avx512_dot {
         pub struct $name;
         impl Dot for $name {
             type S = Avx512;
+
+            #[inline(always)]
+            unsafe fn pv_i8_rows(
+                vt: *const i8,
+                bs: usize,
+                d: usize,
+                _ps: &[&[i16]],
+                pps: &[&[i32]],
+                accs: &[*mut i32],
+            ) {
+                macro_rules! go {
+                    ($r:literal,) => {
+                        pv_i8_512_rows::<$vnni, $r>(vt, bs, d, pps, accs)
+                    };
+                }
+                rows!(pps.len(), go,)
+            }
+
+            #[inline(always)]
+            unsafe fn pv_e4m3_rows(
+                vt: *const f32,
+                d: usize,
+                t0: usize,
+                t1: usize,
+                ps: &[&[f32]],
+                accs2: &[*mut f32],
+            ) {
+                macro_rules! go {
+                    ($r:literal,) => {
+                        pv_e4m3_rows::<Avx512, $r>(vt, d, t0, t1, ps, accs2)
+                    };
+                }
+                rows!(ps.len(), go,)
+            }
 
             #[inline(always)]
             unsafe fn qk_i8_rows(

@@ -132,11 +132,21 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
     let mut raw_i = vec![0i32; rows * STEP];
     let mut raw_f = vec![0.0f32; if e4m3 { rows * STEP } else { 0 }];
     let mut logits = vec![0.0f32; STEP];
-    let (mut p_v, mut p_l) = (vec![0i16; STEP], vec![0i16; STEP]);
-    let mut pairs = [0i32; STEP / 2];
-    let mut part_i = vec![0i32; d];
-    let (mut p_f, mut acc2, mut part) =
-        (vec![0.0f32; STEP], vec![0.0f32; 2 * d], vec![0.0f32; d + 1]);
+    let mut p_l = vec![0i16; STEP];
+    // Per row: P codes, P pairs (int8) or P values (e4m3), the P·V sums.
+    let mut p_v_all = vec![0i16; rows * STEP];
+    let mut pairs_all = vec![0i32; rows * STEP / 2];
+    let mut part_i_all = vec![0i32; rows * d];
+    let f_len = if e4m3 { rows } else { 0 };
+    let (mut p_f_all, mut acc2_all) = (vec![0.0f32; f_len * STEP], vec![0.0f32; f_len * 2 * d]);
+    let mut part = vec![0.0f32; d + 1];
+    let mut seen: Vec<Option<(usize, usize)>> = vec![None; rows];
+    let pv_rows = (1..=FUSED_ROWS.min(g))
+        .rev()
+        .find(|n| g % n == 0)
+        .unwrap_or(1);
+    let (mut factors, mut l_parts, mut v_zp_sums) =
+        (vec![1.0f32; rows], vec![0.0f32; rows], vec![0i32; rows]);
     let (mut k_rows, mut v_rows) = (vec![1.0f32; STEP], vec![1.0f32; STEP]);
     // e4m3: the step's K and V tiles as raw f32, converted once for all rows.
     let f32_len = if e4m3 { STEP * d } else { 0 };
@@ -204,15 +214,16 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
                 }
             }
         }
+        // Softmax step per row; P quantized into the row's buffers.
         for r in 0..rows {
             let (lo, hi) = (layer.first_visible(pos(r)), pos(r) + 1);
             let (j0, j1) = (lo.max(step0), hi.min(step0 + span));
             if j0 >= j1 {
+                seen[r] = None;
                 continue;
             }
             let (j0, j1) = (j0 - step0, j1 - step0);
-            // Cache blocks of the step that hold keys this row sees.
-            let (k0, k1) = (j0 / bs, (j1 - 1) / bs + 1);
+            seen[r] = Some((j0, j1));
             let q = &queries[r];
             match cache.codes {
                 Codes::I8 { .. } => {
@@ -246,58 +257,100 @@ pub unsafe fn run_item<D: Dot>(job: &Job, item: Item) {
                 let at = logits.as_mut_ptr().add(t);
                 D::S::store(at, D::S::exp(D::S::sub(D::S::load(at), m)));
             }
-            let mut factor = 1.0;
+            factors[r] = 1.0;
             match cache.codes {
-                Codes::I8 { values, .. } => {
+                Codes::I8 { .. } => {
                     let quantize = |p: f32| (p * 255.0 + 0.5).floor() as i16;
+                    let p_v = &mut p_v_all[r * STEP..(r + 1) * STEP];
                     for t in 0..STEP {
                         p_l[t] = quantize(logits[t]);
                     }
                     if cache.value_scales.is_some() {
                         // Fold each key's V scale into P, relative to the
                         // step's largest, so one integer sum serves all.
-                        factor = v_rows[j0..j1].iter().fold(0.0f32, |a, x| a.max(*x));
+                        let factor = v_rows[j0..j1].iter().fold(0.0f32, |a, x| a.max(*x));
                         for t in 0..STEP {
                             p_v[t] = quantize(logits[t] * v_rows[t] / factor);
                         }
+                        factors[r] = factor;
                     } else {
                         p_v.copy_from_slice(&p_l);
                     }
+                    let pairs = &mut pairs_all[r * STEP / 2..(r + 1) * STEP / 2];
                     for (j, pair) in pairs.iter_mut().enumerate() {
                         let (lo, hi) = (p_v[2 * j] as u16, p_v[2 * j + 1] as u16);
                         *pair = (u32::from(lo) | (u32::from(hi) << 16)) as i32;
                     }
-                    part_i.fill(0);
-                    for (k, (tile, _)) in tiles.iter().enumerate().take(k1).skip(k0) {
-                        let (p, pp) = (&p_v[k * bs..], &pairs[k * bs / 2..]);
-                        D::pv_i8(values.as_ptr().add(*tile), bs, d, p, pp, &mut part_i);
-                    }
                     let v_sum: i32 = p_v.iter().map(|p| i32::from(*p)).sum();
-                    let zp_sum = s.v_zero_point * v_sum;
-                    for (x, i) in part.iter_mut().zip(&part_i) {
-                        *x = (*i - zp_sum) as f32;
-                    }
-                    part[d] = p_l.iter().map(|p| i32::from(*p)).sum::<i32>() as f32;
+                    v_zp_sums[r] = s.v_zero_point * v_sum;
+                    let l: i32 = p_l.iter().map(|p| i32::from(*p)).sum();
                     // l stays Σ round(255 p) after the step's factor.
-                    part[d] /= factor;
+                    l_parts[r] = l as f32 / factors[r];
                 }
                 Codes::E4m3 { .. } => {
+                    let p_f = &mut p_f_all[r * STEP..(r + 1) * STEP];
                     for t in 0..STEP {
                         p_f[t] = fp8_e4m3::decode(fp8_e4m3::encode(logits[t], 1.0), 1.0);
                     }
-                    acc2.fill(0.0);
+                    l_parts[r] = p_f[j0..j1].iter().sum();
+                }
+            }
+        }
+        // P·V for up to FUSED_ROWS rows of one token (same keys) at a
+        // time, a divisor of the group so no call spans two tokens: each V
+        // tile is read once for all of them.
+        for r0 in (0..rows).step_by(pv_rows) {
+            let n = pv_rows;
+            let Some((j0, j1)) = seen[r0] else { continue };
+            let (k0, k1) = (j0 / bs, (j1 - 1) / bs + 1);
+            match cache.codes {
+                Codes::I8 { values, .. } => {
+                    part_i_all[r0 * d..(r0 + n) * d].fill(0);
+                    let ps: [&[i16]; FUSED_ROWS] =
+                        from_fn(|i| &p_v_all[(r0 + i.min(n - 1)) * STEP..]);
+                    let base = part_i_all.as_mut_ptr().add(r0 * d);
+                    let accs: [*mut i32; FUSED_ROWS] = from_fn(|i| base.add(i * d));
+                    for k in k0..k1 {
+                        let pps: [&[i32]; FUSED_ROWS] =
+                            from_fn(|i| &pairs_all[(r0 + i.min(n - 1)) * STEP / 2 + k * bs / 2..]);
+                        let ps_k: [&[i16]; FUSED_ROWS] = from_fn(|i| &ps[i][k * bs..]);
+                        let vt = values.as_ptr().add(tiles[k].0);
+                        D::pv_i8_rows(vt, bs, d, &ps_k[..n], &pps[..n], &accs[..n]);
+                    }
+                }
+                Codes::E4m3 { .. } => {
+                    acc2_all[r0 * 2 * d..(r0 + n) * 2 * d].fill(0.0);
+                    let base = acc2_all.as_mut_ptr().add(r0 * 2 * d);
+                    let accs: [*mut f32; FUSED_ROWS] = from_fn(|i| base.add(i * 2 * d));
                     for k in k0..k1 {
                         let (t0, t1) = (j0.max(k * bs) - k * bs, j1.min(k * bs + bs) - k * bs);
-                        let (vt, p) = (v_f32.as_ptr().add(k * bs * d), &p_f[k * bs..]);
-                        D::pv_e4m3(vt, d, t0, t1, p, &mut acc2);
+                        let ps: [&[f32]; FUSED_ROWS] =
+                            from_fn(|i| &p_f_all[(r0 + i.min(n - 1)) * STEP + k * bs..]);
+                        let vt = v_f32.as_ptr().add(k * bs * d);
+                        D::pv_e4m3_rows(vt, d, t0, t1, &ps[..n], &accs[..n]);
                     }
+                }
+            }
+        }
+        for r in 0..rows {
+            if seen[r].is_none() {
+                continue;
+            }
+            match cache.codes {
+                Codes::I8 { .. } => {
+                    for (x, i) in part.iter_mut().zip(&part_i_all[r * d..(r + 1) * d]) {
+                        *x = (*i - v_zp_sums[r]) as f32;
+                    }
+                }
+                Codes::E4m3 { .. } => {
+                    let acc2 = &acc2_all[r * 2 * d..];
                     for e in 0..d {
                         part[e] = acc2[2 * e] + acc2[2 * e + 1];
                     }
-                    part[d] = p_f[j0..j1].iter().sum();
                 }
             }
-            state.add_block(&part, factor);
+            part[d] = l_parts[r];
+            states[r].add_block(&part, factors[r]);
         }
     }
 
