@@ -30,7 +30,8 @@
 //! - `layout.rs`: index arithmetic of that layout.
 //! - `args.rs`: the cache object the exports take, size-checked.
 //! - `cache_write.rs`, `read.rs`: quantize on write, dequantized readout.
-//! - `dot.rs`: the 8-bit block products, per kernel path.
+//! - `dot.rs`, `dot_x86.rs`: the 8-bit tile products, per kernel path
+//!   (scalar defaults; AVX2, AVX-512BW, VNNI), single rows and fused rows.
 //! - `row_state.rs`: one query row's online softmax and two-level accumulator.
 //! - `kernel.rs`: one work item (a sequence, a kv head, a query tile).
 //! - `attend.rs`: work items and the kernel-path dispatch.
