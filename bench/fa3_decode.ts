@@ -3,7 +3,7 @@
  * 8-bit compute) against the native xformers bf16 baseline, for one
  * sequence at 8k and 32k tokens on a Llama-3-8B-shaped layer (32 query
  * heads, 8 kv heads, head_dim 128, blocks of 16). Prints the median of
- * timed attend() calls after a warm-up.
+ * timed attend() calls after a warm-up, the backends interleaved.
  *
  * ```sh
  * deno run -A bench/fa3_decode.ts [--reps 20]
@@ -38,11 +38,12 @@ async function create(
   return await target.create({ settings });
 }
 
-async function time(
+/** A backend with a filled cache of `seqLen` tokens: its attend call. */
+async function prepare(
   backend: AttentionBackend,
   kvDtype: KvCacheDtype,
   seqLen: number,
-): Promise<number> {
+): Promise<() => Promise<void>> {
   const layer: LayerConfig = {
     index: 0,
     kind: "full",
@@ -81,16 +82,7 @@ async function time(
   });
   const query = Float32Array.from({ length: 32 * 128 }, () => rand() * 6 - 3);
   const out = new Float32Array(query.length);
-  for (let i = 0; i < 3; i++) await backend.attend(cache, plan, { query, out });
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const start = performance.now();
-    await backend.attend(cache, plan, { query, out });
-    ms.push(performance.now() - start);
-  }
-  await backend.disposeCache?.(cache);
-  ms.sort((a, b) => a - b);
-  return ms[Math.floor(ms.length / 2)];
+  return async () => await backend.attend(cache, plan, { query, out });
 }
 
 const runs: [string, () => Promise<AttentionBackend>, KvCacheDtype][] = [
@@ -104,13 +96,28 @@ const runs: [string, () => Promise<AttentionBackend>, KvCacheDtype][] = [
   ],
 ];
 console.log(
-  `decode attention, 1 sequence, 32 q / 8 kv heads, head_dim 128, median of ${reps}`,
+  `decode attention, 1 sequence, 32 q / 8 kv heads, head_dim 128, median of ${reps} interleaved rounds`,
 );
 for (const seqLen of [8192, 32768]) {
-  for (const [name, make, dtype] of runs) {
-    const backend = await make();
-    const ms = await time(backend, dtype, seqLen);
-    console.log(`ctx ${seqLen}\t${name.padEnd(28)}\t${ms.toFixed(2)} ms`);
-    await backend.dispose();
+  const backends = await Promise.all(runs.map(([, make]) => make()));
+  const attends = [];
+  for (const [i, [, , dtype]] of runs.entries()) {
+    attends.push(await prepare(backends[i], dtype, seqLen));
+  }
+  for (const attend of attends) for (let i = 0; i < 3; i++) await attend();
+  // Interleaved, so that a change in the machine's load hits every run alike.
+  const ms: number[][] = runs.map(() => []);
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [i, attend] of attends.entries()) {
+      const start = performance.now();
+      await attend();
+      ms[i].push(performance.now() - start);
+    }
+  }
+  for (const [i, [name]] of runs.entries()) {
+    const sorted = ms[i].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`ctx ${seqLen}\t${name.padEnd(28)}\t${median.toFixed(2)} ms`);
+    await backends[i].dispose();
   }
 }

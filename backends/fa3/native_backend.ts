@@ -148,7 +148,9 @@ export function createFa3NativeBackend(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
         );
       }
-      return new Fa3NativeCache(config, options.numBlocks, options.scales);
+      return new Fa3NativeCache(config, options.numBlocks, options.scales, {
+        adviseHugePages: (array) => addon.adviseHugePages(array),
+      });
     },
 
     write(cache: Fa3NativeCache, input: WriteInput): void {

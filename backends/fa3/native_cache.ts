@@ -50,6 +50,19 @@ export function fa3BytesPerBlock(config: LayerConfig): number {
   return 2 * rows * config.headDim + (perTokenHead(config) ? 2 * rows * 4 : 0);
 }
 
+/** Arrays at least this large are offered huge pages (one 2 MiB page). */
+const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
+
+/** Options for the {@linkcode Fa3NativeCache} constructor. */
+export interface Fa3CacheOptions {
+  /**
+   * Called on each code array of at least 2 MiB before anything writes it
+   * (the addon's `adviseHugePages`): paged reads jump between blocks, and
+   * huge pages keep those jumps from missing the TLB.
+   */
+  readonly adviseHugePages?: (array: Int8Array | Uint8Array) => unknown;
+}
+
 /** One layer's K/V in the fa3 native layout. */
 export class Fa3NativeCache implements LayerCache {
   readonly config: LayerConfig;
@@ -65,7 +78,12 @@ export class Fa3NativeCache implements LayerCache {
    * @throws {RangeError} When a per-tensor cache gets an invalid scale or
    * zero point (core's codec says which).
    */
-  constructor(config: LayerConfig, numBlocks: number, scales: LayerKvScales) {
+  constructor(
+    config: LayerConfig,
+    numBlocks: number,
+    scales: LayerKvScales,
+    options: Fa3CacheOptions = {},
+  ) {
     this.config = config;
     this.numBlocks = numBlocks;
     this.scales = scales;
@@ -78,10 +96,13 @@ export class Fa3NativeCache implements LayerCache {
       codec.encode(0, scales.vScale, scales.vZeroPoint);
     }
     const rows = numBlocks * config.numKvHeads * config.blockSize;
-    const codes = () =>
-      dtype === "int8"
+    const codes = () => {
+      const array = dtype === "int8"
         ? new Int8Array(rows * config.headDim)
         : new Uint8Array(rows * config.headDim);
+      if (array.byteLength >= HUGE_PAGE_BYTES) options.adviseHugePages?.(array);
+      return array;
+    };
     this.native = Object.freeze({
       dtype,
       numQHeads: config.numQHeads,
