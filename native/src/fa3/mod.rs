@@ -30,8 +30,9 @@
 //! - `layout.rs`: index arithmetic of that layout.
 //! - `args.rs`: the cache object the exports take, size-checked.
 //! - `cache_write.rs`, `read.rs`: quantize on write, dequantized readout.
-//! - `dot.rs`, `dot_x86.rs`: the 8-bit tile products, per kernel path
-//!   (scalar defaults; AVX2, AVX-512BW, VNNI), single rows and fused rows.
+//! - `dot.rs` (scalar defaults), `dot_x86.rs` (shared e4m3 vectors),
+//!   `dot_avx2.rs`, `dot_avx512.rs`: the 8-bit tile products per kernel
+//!   path, single rows and fused rows.
 //! - `row_state.rs`: one query row's online softmax and two-level accumulator.
 //! - `kernel.rs`: one work item (a sequence, a kv head, a query tile).
 //! - `attend.rs`: work items and the kernel-path dispatch.
@@ -40,6 +41,10 @@ pub mod args;
 pub mod attend;
 pub mod cache_write;
 mod dot;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod dot_avx2;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod dot_avx512;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 mod dot_x86;
 mod kernel;
