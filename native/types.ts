@@ -397,3 +397,96 @@ export interface NativeAddon {
     out: Float32Array,
   ): number;
 }
+
+// ---------------------------------------------------------------------------
+// fa3 (native/src/exports_fa3.rs): 8-bit attention compute.
+
+/**
+ * One layer's cache in the fa3 native layout (see native/src/fa3/mod.rs):
+ * K codes `[numBlocks, numKvHeads, headDim / 2, blockSize, 2]`, V codes
+ * `[numBlocks, numKvHeads, blockSize / 2, headDim, 2]`, per-row scales
+ * (int8 per_token_head only) `[numBlocks, numKvHeads, blockSize]`. Built
+ * once per cache by backends/fa3; the addon reads it in place.
+ */
+export interface NativeFa3Cache {
+  readonly dtype: "fp8_e4m3" | "int8";
+  readonly numQHeads: number;
+  readonly numKvHeads: number;
+  /** A multiple of 16 up to 256. */
+  readonly headDim: number;
+  /** 16, 32 or 64. */
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly softmaxScale: number;
+  /** Keys a query sees, itself included; 0 = the whole prefix. */
+  readonly slidingWindow: number;
+  /** Logit soft-cap; 0 = off. */
+  readonly softCap: number;
+  readonly kScale: number;
+  readonly vScale: number;
+  readonly kZeroPoint: number;
+  readonly vZeroPoint: number;
+  /** fp8_e4m3: Uint8Array; int8: Int8Array. */
+  readonly keys: Uint8Array | Int8Array;
+  readonly values: Uint8Array | Int8Array;
+  /** int8 per_token_head only, else null. shape [numBlocks, numKvHeads, blockSize], float32 */
+  readonly keyScales: Float32Array | null;
+  readonly valueScales: Float32Array | null;
+}
+
+/** The numerics switches of one fa3 attend call. */
+export interface NativeFa3Settings {
+  /** 1: two-level accumulation (fp32 promotion); 0: a bf16 accumulator throughout. */
+  readonly promotion: 0 | 1;
+  /** Blocks a partial spans before promotion, 1 to 4. */
+  readonly promoteEveryBlocks: number;
+}
+
+/** The fa3 exports (merged into {@linkcode NativeAddon}). */
+export interface NativeAddon {
+  /**
+   * fa3 reshape_and_cache: quantizes each token's K and V into its slot
+   * with core's exact encoders (int8 per_token_head: a scale per row);
+   * slot -1 is skipped.
+   *
+   * @param keys shape [numTokens, numKvHeads, headDim], float32
+   * @param values shape [numTokens, numKvHeads, headDim], float32
+   * @param slotMapping shape [numTokens], int32
+   */
+  fa3Write?(
+    cache: NativeFa3Cache,
+    keys: Float32Array,
+    values: Float32Array,
+    slotMapping: Int32Array,
+  ): void;
+  /**
+   * fa3 paged attention in 8 bits (decode and prefill, mixed) over the
+   * addon's thread pool.
+   *
+   * @param query shape [numTokens, numQHeads, headDim], float32
+   * @param out shape [numTokens, numQHeads, headDim], float32; written in full
+   * @param kernelPath As for `xformersAttend`.
+   * @returns The kernel path that ran.
+   */
+  fa3Attend?(
+    cache: NativeFa3Cache,
+    batch: NativeBatch,
+    query: Float32Array,
+    out: Float32Array,
+    kernelPath: KernelPathName | null,
+    settings: NativeFa3Settings,
+  ): KernelPathName;
+  /**
+   * Dequantized copy of cache slots, bit-exact with core's decoders.
+   *
+   * @param slots shape [numSlots], int32
+   * @param keysOut shape [numSlots, numKvHeads, headDim], float32
+   * @param valuesOut shape [numSlots, numKvHeads, headDim], float32
+   */
+  fa3Read?(
+    cache: NativeFa3Cache,
+    slots: Int32Array,
+    keysOut: Float32Array,
+    valuesOut: Float32Array,
+  ): void;
+}

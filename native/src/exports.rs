@@ -85,5 +85,6 @@ pub fn register(env: Env<'_>, exports: sys::Value) -> JsResult<()> {
     )?;
     crate::exports_ops::register(env, exports)?;
     crate::exports_flashinfer::register(env, exports)?;
+    crate::exports_fa3::register(env, exports)?;
     crate::exports_xformers::register(env, exports)
 }

@@ -5,9 +5,12 @@
 mod bandwidth;
 mod cpu_features;
 mod exports;
+mod exports_fa3;
 mod exports_flashinfer;
 mod exports_ops;
 mod exports_xformers;
+mod exports_xformers;
+mod fa3;
 mod flashinfer;
 mod formats;
 mod huge_pages;

@@ -1,0 +1,201 @@
+/**
+ * The fa3 backend on the native target: the contract over the addon's fa3
+ * kernels (native/src/fa3/). Q is quantized per head, QK^T and PV run on
+ * 8-bit values, and two-level accumulation (`accumulationPromotion`, on by
+ * default) promotes block partials to fp32; off, O and l stay in bf16 for
+ * the whole sequence. This file checks arguments, then hands the typed
+ * arrays to the addon in place; the layout is in native_cache.ts.
+ *
+ * @module
+ */
+
+import type {
+  AttendInput,
+  AttentionBackend,
+  CacheReadout,
+  CreateCacheOptions,
+  WriteInput,
+} from "../../core/backend.ts";
+import type { PlannedBatch } from "../../core/batch.ts";
+import {
+  assertBatchSupported,
+  assertSupported,
+  type BackendCapabilities,
+} from "../../core/capabilities.ts";
+import type { LayerConfig } from "../../core/layer.ts";
+import {
+  KERNEL_PATHS,
+  type KernelPathName,
+  type NativeAddon,
+} from "../../native/mod.ts";
+import { checkFa3Args } from "./native_checks.ts";
+import { fa3BytesPerBlock, Fa3NativeCache } from "./native_cache.ts";
+
+/** The version of the native fa3 kernels. */
+export const FA3_NATIVE_VERSION = "0.1.0";
+
+/** Options for {@linkcode createFa3NativeBackend}. */
+export interface Fa3NativeOptions {
+  /**
+   * Two-level accumulation: each block's 8-bit partial sums are promoted
+   * into fp32 O and l every `promoteEveryBlocks` blocks. false keeps O and
+   * l in a bf16 accumulator for the whole sequence (the long-context
+   * precision loss, kept to show and test it).
+   *
+   * @default true
+   */
+  readonly accumulationPromotion?: boolean;
+  /** Blocks a partial spans before promotion, 1 to 4. @default 2 */
+  readonly promoteEveryBlocks?: number;
+  /** Run this kernel path (downgrades only, as `KVPLUG_NATIVE_PATH`). @default undefined */
+  readonly kernelPath?: KernelPathName;
+}
+
+/** The native fa3 backend: synchronous, so members return plain values. */
+export interface Fa3NativeBackend extends AttentionBackend<Fa3NativeCache> {
+  /** The kernel path the last attend() ran, or undefined before any. */
+  readonly lastKernelPath: KernelPathName | undefined;
+  createCache(config: LayerConfig, options: CreateCacheOptions): Fa3NativeCache;
+  write(cache: Fa3NativeCache, input: WriteInput): void;
+  attend(cache: Fa3NativeCache, plan: PlannedBatch, input: AttendInput): void;
+  copyBlocks(cache: Fa3NativeCache, pairs: Int32Array): void;
+  readCache(cache: Fa3NativeCache, slots: Int32Array): CacheReadout;
+  dispose(): void;
+}
+
+/**
+ * Creates a native fa3 backend over a loaded addon.
+ *
+ * @example Usage
+ * ```ts
+ * import { createFa3NativeBackend } from "./native_backend.ts";
+ * import { FA3_CAPABILITIES } from "./capabilities.ts";
+ * import { loadNativeAddon, probeNativeAddon } from "../../native/mod.ts";
+ * import { planBatch } from "../../core/batch.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (probeNativeAddon().available && "fa3Attend" in loadNativeAddon()) {
+ *   const backend = createFa3NativeBackend(loadNativeAddon(), FA3_CAPABILITIES);
+ *   const layer = {
+ *     index: 0, kind: "full", numQHeads: 1, numKvHeads: 1, headDim: 64,
+ *     scale: 0.125, kvDtype: "int8", int8Scheme: "per_tensor", blockSize: 16,
+ *   } as const;
+ *   const cache = backend.createCache(layer, {
+ *     numBlocks: 1, scales: { kScale: 1, vScale: 1, kZeroPoint: 0, vZeroPoint: 0 },
+ *   });
+ *   const value = Float32Array.from({ length: 64 }, (_, i) => i % 5);
+ *   backend.write(cache, { keys: new Float32Array(64), values: value, slotMapping: Int32Array.of(0) });
+ *   const plan = planBatch({
+ *     queryStartLoc: Int32Array.of(0, 1), seqLens: Int32Array.of(1),
+ *     blockTables: Int32Array.of(0), maxBlocksPerSeq: 1, blockSize: 16,
+ *   });
+ *   const out = new Float32Array(64);
+ *   backend.attend(cache, plan, { query: new Float32Array(64).fill(1), out });
+ *   assert.deepEqual([...out], [...value]); // one key: its value, exactly
+ * }
+ * ```
+ */
+export function createFa3NativeBackend(
+  addon: NativeAddon,
+  capabilities: BackendCapabilities,
+  options: Fa3NativeOptions = {},
+): Fa3NativeBackend {
+  const kernelPath = options.kernelPath ?? null;
+  if (kernelPath !== null && !KERNEL_PATHS.includes(kernelPath)) {
+    throw new RangeError(
+      `kernelPath "${kernelPath}" is not a kernel path: use one of ${
+        KERNEL_PATHS.join(", ")
+      }`,
+    );
+  }
+  const promotion = options.accumulationPromotion ?? true;
+  if (typeof promotion !== "boolean") {
+    throw new TypeError(
+      `accumulationPromotion must be true or false, got ${String(promotion)}`,
+    );
+  }
+  const every = options.promoteEveryBlocks ?? 2;
+  if (!Number.isInteger(every) || every < 1 || every > 4) {
+    throw new RangeError(
+      `promoteEveryBlocks must be an integer from 1 to 4, got ${every}`,
+    );
+  }
+  const settings = {
+    promotion: promotion ? 1 : 0,
+    promoteEveryBlocks: every,
+  } as const;
+  let lastKernelPath: KernelPathName | undefined;
+  let disposed = false;
+  const check = checkFa3Args(() => disposed);
+
+  return {
+    name: "fa3",
+    target: "native",
+    version: FA3_NATIVE_VERSION,
+    capabilities,
+
+    get lastKernelPath() {
+      return lastKernelPath;
+    },
+
+    cacheBytesPerBlock: fa3BytesPerBlock,
+
+    createCache(config: LayerConfig, options: CreateCacheOptions) {
+      check.live();
+      assertSupported("fa3", capabilities, config);
+      if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
+        throw new RangeError(
+          `numBlocks must be a positive integer, got ${options.numBlocks}`,
+        );
+      }
+      return new Fa3NativeCache(config, options.numBlocks, options.scales, {
+        adviseHugePages: (array) => addon.adviseHugePages(array),
+      });
+    },
+
+    write(cache: Fa3NativeCache, input: WriteInput): void {
+      check.write(cache, input);
+      addon.fa3Write!(
+        cache.native,
+        input.keys,
+        input.values,
+        input.slotMapping,
+      );
+    },
+
+    attend(cache: Fa3NativeCache, plan: PlannedBatch, input: AttendInput) {
+      check.live(cache);
+      assertBatchSupported("fa3", capabilities, plan);
+      check.attend(cache, plan, input);
+      lastKernelPath = addon.fa3Attend!(
+        cache.native,
+        plan,
+        input.query,
+        input.out,
+        kernelPath,
+        settings,
+      );
+    },
+
+    copyBlocks(cache: Fa3NativeCache, pairs: Int32Array): void {
+      check.copyBlocks(cache, pairs);
+      for (let i = 0; i < pairs.length; i += 2) {
+        cache.copyBlock(pairs[i], pairs[i + 1]);
+      }
+    },
+
+    readCache(cache: Fa3NativeCache, slots: Int32Array): CacheReadout {
+      check.live(cache);
+      slots.forEach((slot, i) => check.slot(cache, slot, `slots[${i}]`));
+      const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
+      const keys = new Float32Array(n);
+      const values = new Float32Array(n);
+      addon.fa3Read!(cache.native, slots, keys, values);
+      return { keys, values };
+    },
+
+    dispose(): void {
+      disposed = true;
+    },
+  };
+}
