@@ -9,7 +9,6 @@ mod exports_fa3;
 mod exports_flashinfer;
 mod exports_ops;
 mod exports_xformers;
-mod exports_xformers;
 mod fa3;
 mod flashinfer;
 mod formats;
