@@ -33,14 +33,61 @@ export const FLASHINFER_WGSL = {
   prefill: [KV_DTYPE_WGSL, KV_DECODE_WGSL, pagedKv, prefill].join("\n"),
 } as const;
 
-/** Query heads one decode_split workgroup fuses (MAX_GROUP in the WGSL). */
+/** The largest number of query heads one decode_split workgroup fuses. */
 export const MAX_FUSED_HEADS = 8;
+
+/** decode_split.wgsl's shape overrides for a layer (see its header). */
+export interface DecodeShape {
+  /** Query heads one workgroup fuses (HEADS). */
+  readonly heads: number;
+  /** Workgroups per kv head: ceil(group / heads). */
+  readonly slices: number;
+  /** Keys per tile (TK). */
+  readonly tileKeys: number;
+  /** Lanes per (key, head) dot product (PARTS). */
+  readonly parts: number;
+}
+
+/**
+ * decode_split's overrides: the GQA group split into even slices of at
+ * most 8 heads (4 at head_dim 256, so Q fits workgroup memory), tiles of up
+ * to 16 keys whose dequantized K fits 528 vec4s, and each dot product
+ * split over enough lanes to keep all 64 busy.
+ *
+ * @example
+ * ```ts
+ * import { decodeShape } from "./webgpu_kernels.ts";
+ * const llama = { numQHeads: 32, numKvHeads: 8, headDim: 128 };
+ * console.assert(decodeShape(llama).heads === 4 && decodeShape(llama).parts === 1);
+ * const gemma = { numQHeads: 16, numKvHeads: 8, headDim: 256 };
+ * console.assert(decodeShape(gemma).tileKeys === 8 && decodeShape(gemma).parts === 4);
+ * ```
+ */
+export function decodeShape(
+  config: Pick<LayerConfig, "numQHeads" | "numKvHeads" | "headDim">,
+): DecodeShape {
+  const { headDim } = config;
+  if (headDim !== 64 && headDim !== 128 && headDim !== 256) {
+    throw new RangeError(
+      `flashinfer's WebGPU decode supports head_dim 64, 128 or 256, got ${headDim}: use one of those or another backend`,
+    );
+  }
+  const g = headDim / 4;
+  const group = config.numQHeads / config.numKvHeads;
+  const slices = Math.ceil(group / (g <= 32 ? MAX_FUSED_HEADS : 4));
+  const heads = Math.ceil(group / slices);
+  const tileKeys = Math.min(16, Math.floor(528 / (g + 1)));
+  let parts = 1;
+  while (parts < g && 2 * parts * tileKeys * heads <= 64) parts *= 2;
+  return { heads, slices, tileKeys, parts };
+}
+
 /** Query tokens per prefill tile (the plan's tiles; prefill.wgsl packs them with the group). */
 export const PREFILL_TOKEN_TILE = 8;
 /**
- * The longest KV chunk decode_split.wgsl may get: ~53 loop iterations per
- * key per invocation at head_dim 256 with 8 fused heads, so 512 keys stay
- * near 27k, well under llvmpipe's 65,535 per invocation (gallivm's
+ * The longest KV chunk decode_split.wgsl may get: ~20 loop iterations per
+ * key per invocation at most (its header), so 512 keys stay near 10k, well
+ * under llvmpipe's 65,535 per invocation (gallivm's
  * LP_MAX_TGSI_LOOP_ITERATIONS silently ends longer loops).
  */
 export const MAX_CHUNK_KEYS = 512;
@@ -75,9 +122,21 @@ export async function flashinferPipelines(
     DTYPE: KV_DTYPE_IDS[config.kvDtype],
     PER_TOKEN_HEAD: isPerTokenHead(config) ? 1 : 0,
   };
+  const shape = decodeShape(config);
+  const split = {
+    ...constants,
+    HEAD_DIM: config.headDim,
+    HEADS: shape.heads,
+    TK: shape.tileKeys,
+    PARTS: shape.parts,
+  };
   const compile = (name: keyof typeof FLASHINFER_WGSL) =>
     cache.compute(FLASHINFER_WGSL[name], {
-      constants: name === "decodeReduce" ? {} : constants,
+      constants: name === "decodeReduce"
+        ? {}
+        : name === "decodeSplit"
+        ? split
+        : constants,
       label: `flashinfer ${name} ${config.kvDtype}`,
     });
   const [cacheWrite, decodeSplit, decodeReduce, prefill] = await Promise.all([

@@ -1,28 +1,49 @@
 // Split-KV decode with GQA group fusion (FlashInfer's BatchDecode with
-// split-KV): one workgroup per (kv head, up to MAX_GROUP query heads of its
-// group, KV chunk of one decode token). The plan cut every decode
-// sequence's keys into page-aligned chunks (`work` in plan_meta: token,
-// sequence, first key, end key); this kernel writes, per (chunk, query
-// head), the chunk's unnormalized output `acc` and its softmax state (m, l)
-// = (max logit, sum of exp(logit - m)), natural base: exp(), not exp2().
-// decode_reduce.wgsl merges the chunks.
+// split-KV): one workgroup per (kv head, HEADS query heads of its group,
+// KV chunk of one decode token). The plan cut every decode sequence's keys
+// into page-aligned chunks (`work` in plan_meta: token, sequence, first
+// key, end key); this kernel writes, per (chunk, query head), the chunk's
+// unnormalized output `acc` and its softmax state (m, l) = (max logit, sum
+// of exp(logit - m)), natural base: exp(), not exp2(). decode_reduce.wgsl
+// merges the chunks.
 //
-// Fusion: in each tile of TK keys, lane c < TK dequantizes key c once and
-// scores it against every query head of the group; lane g < head_dim / 4
-// then dequantizes V's dims 4g..4g+3 of each key once and accumulates them
-// into every head's output. So each K/V element is loaded once for up to
-// MAX_GROUP heads (larger groups take ceil(group / MAX_GROUP) workgroups).
+// Shaped for a GPU's memory system: all lanes work in every step of a tile
+// of TK keys.
+// 1. Stage K: consecutive lanes load consecutive words of the tile (a page
+//    holds one kv head's keys contiguously, so the loads coalesce; 8-bit
+//    codes come four per u32 load) and dequantize them ONCE into k_s.
+// 2. Score: each (key, head) pair's dot product runs on PARTS lanes (1 when
+//    TK * HEADS fills the workgroup), from workgroup memory.
+// 3. Softmax: one lane per (key, head) computes the tile's max and its own
+//    exp(s - m) once; the heads' rescale factors go to alpha_s.
+// 4. PV: lane (subset, g) owns dims 4g..4g+3 of every key c = subset (mod
+//    S), loaded in step 1 already (coalesced: consecutive lanes read
+//    consecutive words of one V row; dequantized once, kept in registers
+//    so K and V loads are in flight together) and accumulated into every
+//    head. The S subsets are summed at the end of the chunk.
+// Page lookups for the next tile happen during step 3 (row_s is double
+// buffered), so a tile takes three barriers.
 //
-// Bounded work: a chunk is at most MAX_CHUNK_KEYS (512) keys, and one
-// invocation does about 53 loop iterations per key at head_dim 256 with 8
-// heads, so ~27k per chunk: under llvmpipe's 65,535-iteration limit per
-// invocation. Workgroup memory is TK * MAX_GROUP floats = 512 bytes.
+// Bounded work: llvmpipe ends loops after 65,535 iterations per invocation
+// in all. Per tile a lane runs at most ~8 (stage) + 64 (score) + 16 (max)
+// + 8 * 8 (PV) + 8 iterations, ~160 per 8 or 16 keys, so a chunk of
+// MAX_CHUNK_KEYS (512) keys stays near 10k.
+//
+// Shapes (webgpu_kernels.ts decodeShape() picks the overrides): HEAD_DIM in
+// {64, 128, 256}; HEADS * HEAD_DIM / 4 <= 256 (q_s); TK <= 16 and TK *
+// (HEAD_DIM / 4 + 1) <= 528 (k_s); TK / S <= 8 (v_r); TK * HEADS * PARTS
+// <= 64 when PARTS > 1 (s_part).
+// Workgroup memory: ~14.7 KB, under WebGPU's default 16 KiB.
 
 override DTYPE: u32 = 0u;
 override PER_TOKEN_HEAD: bool = false;
+override HEAD_DIM: u32 = 128u;
+override HEADS: u32 = 4u; // query heads per workgroup (fused)
+override TK: u32 = 16u; // keys per tile
+override PARTS: u32 = 1u; // lanes per (key, head) dot product
 const WG: u32 = 64u;
-const TK: u32 = 16u; // keys per tile
-const MAX_GROUP: u32 = 8u; // query heads fused per workgroup
+const MAX_GROUP: u32 = 8u;
+const MAX_TK: u32 = 16u;
 // Below every real logit; a finite start keeps exp(m_old - m_new) free of
 // inf - inf (WGSL has no infinity literal either).
 const NO_LOGIT: f32 = -3.0e38;
@@ -57,17 +78,37 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> part_ml: array<vec2<f32>>;
 
-var<workgroup> s_s: array<f32, MAX_GROUP * TK>; // logits [head][key]
+var<workgroup> q_s: array<vec4<f32>, 256>; // [head][g]
+// [key][g], rows padded by one vec4 so lanes scoring different keys hit
+// different banks; at the end of the chunk, the PV subsets' outputs.
+var<workgroup> k_s: array<vec4<f32>, 528>;
+// [parity][key]: (row's first word, K scale bits, V scale bits, -).
+var<workgroup> row_s: array<vec4<u32>, 32>;
+var<workgroup> s_part: array<f32, 64>; // [head][key][part] when PARTS > 1
+var<workgroup> s_s: array<f32, 128>; // logits [head][key]
+var<workgroup> p_s: array<f32, 128>; // exp(logit - m) [head][key]
+var<workgroup> alpha_s: array<f32, MAX_GROUP>; // this tile's rescale per head
+var<workgroup> m_s: array<f32, MAX_GROUP>; // running max per head
+var<workgroup> l_s: array<f32, 32>; // [subset - 1][head] at the end
+
+// Page lookups of keys tile .. tile + n into row_s[buf].
+fn stage_rows(seq: u32, tile: u32, n: u32, kv_head: u32, buf: u32, lid: u32) {
+  if (lid < n) {
+    let k = kv_row(0u, seq, tile + lid, kv_head);
+    let v = kv_row(1u, seq, tile + lid, kv_head);
+    row_s[buf * MAX_TK + lid] = vec4<u32>(k.x, k.y, v.y, 0u);
+  }
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let group = params.num_q_heads / params.num_kv_heads;
-  let slices = (group + MAX_GROUP - 1u) / MAX_GROUP;
+  let slices = (group + HEADS - 1u) / HEADS;
   let kv_head = wid.x / slices;
   let chunk = wid.y;
   if (kv_head >= params.num_kv_heads || chunk >= params.num_chunks) { return; }
-  let h0 = kv_head * group + (wid.x % slices) * MAX_GROUP; // first query head
-  let nh = min(MAX_GROUP, group - (wid.x % slices) * MAX_GROUP);
+  let h0 = kv_head * group + (wid.x % slices) * HEADS; // first query head
+  let nh = min(HEADS, group - (wid.x % slices) * HEADS);
   let w = params.work_at + 4u * chunk;
   let token = u32(plan_meta[w]);
   let seq = u32(plan_meta[w + 1u]);
@@ -76,56 +117,136 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // nothing (lo >= hi): the chunk then reports l = 0 (see decode_reduce).
   let lo = max(u32(plan_meta[w + 2u]), window_start(pos));
   let hi = min(u32(plan_meta[w + 3u]), pos + 1u);
-  let groups = params.head_dim / 4u;
+  let G = HEAD_DIM / 4u;
+  let S = WG / G; // PV key subsets (G divides WG)
+  let sub = lid / G;
+  let g = lid % G;
+  let k_zp = select(params.k_zero_point, 0, PER_TOKEN_HEAD);
+  let v_zp = select(params.v_zero_point, 0, PER_TOKEN_HEAD);
 
-  var m: array<f32, MAX_GROUP>;
-  var l: array<f32, MAX_GROUP>;
+  // Heads past nh (a short last slice) repeat head nh - 1; never written.
+  for (var i = lid; i < HEADS * G; i += WG) {
+    let h = min(i / G, nh - 1u);
+    q_s[i] = query[(token * params.num_q_heads + h0 + h) * G + i % G];
+  }
+  if (lid < MAX_GROUP) { m_s[lid] = NO_LOGIT; }
+  if (lo < hi) { stage_rows(seq, lo, min(TK, hi - lo), kv_head, 0u, lid); }
+  workgroupBarrier();
+
   var acc: array<vec4<f32>, MAX_GROUP>;
-  for (var h = 0u; h < nh; h++) { m[h] = NO_LOGIT; }
+  var l: array<f32, MAX_GROUP>;
+  var m: array<f32, 2>; // running max of the heads of this lane's pairs
+  var v_r: array<vec4<f32>, 8>; // this lane's V of the tile: keys sub + t * S
+  m[0] = NO_LOGIT;
+  m[1] = NO_LOGIT;
+  var parity = 0u;
   for (var tile = lo; tile < hi; tile += TK) {
     let n = min(TK, hi - tile);
-    if (lid < n) {
-      // Key tile + lid, dequantized once, scored against every head.
-      let k = kv_row(0u, seq, tile + lid, kv_head);
-      // Zeroed by hand: naga hoists a loop-local `var` to the function's
-      // start, so its implicit zero-init would run once, not every tile.
-      var s: array<f32, MAX_GROUP>;
-      for (var h = 0u; h < nh; h++) { s[h] = 0.0; }
-      for (var g = 0u; g < groups; g++) {
-        let kv = dequant4(DTYPE, 0u, k.x, g, bitcast<f32>(k.y), bitcast<i32>(k.z));
-        for (var h = 0u; h < nh; h++) {
-          s[h] += dot(query[(token * params.num_q_heads + h0 + h) * groups + g], kv);
-        }
+    let rows = parity * MAX_TK;
+    // 1. Stage K, dequantized once, and load this lane's V of the tile
+    // into registers (both in flight at once); keys past n are never
+    // loaded: they may be poison.
+    for (var i = lid; i < TK * G; i += WG) {
+      let c = i / G;
+      var k = vec4<f32>(0.0);
+      if (c < n) {
+        let r = row_s[rows + c];
+        k = dequant4(DTYPE, 0u, r.x, i % G, bitcast<f32>(r.y), k_zp);
       }
-      for (var h = 0u; h < nh; h++) { s_s[h * TK + lid] = logit(s[h]); }
+      k_s[c * (G + 1u) + i % G] = k;
+    }
+    for (var t = 0u; t < TK / S; t++) {
+      let c = sub + t * S;
+      if (c < n) {
+        let r = row_s[rows + c];
+        v_r[t] = dequant4(DTYPE, 1u, r.x, g, bitcast<f32>(r.z), v_zp);
+      }
     }
     workgroupBarrier();
-    if (lid < groups) {
-      // Online softmax per head: rescale by exp(m_old - m_new) once a tile.
-      for (var h = 0u; h < nh; h++) {
-        var m_new = m[h];
-        for (var c = 0u; c < n; c++) { m_new = max(m_new, s_s[h * TK + c]); }
-        let alpha = exp(m[h] - m_new);
-        m[h] = m_new;
-        l[h] *= alpha;
-        acc[h] *= alpha;
+    // 2. Scores: item i is part i % PARTS of pair i / PARTS = (head, key).
+    let len = params.head_dim / 4u / PARTS; // runtime: not unrolled
+    for (var i = lid; i < TK * HEADS * PARTS; i += WG) {
+      let pair = i / PARTS;
+      let c = pair % TK;
+      let qb = (pair / TK) * G + (i % PARTS) * len;
+      let kb = c * (G + 1u) + (i % PARTS) * len;
+      var s = 0.0;
+      for (var j = 0u; j < len; j++) { s += dot(q_s[qb + j], k_s[kb + j]); }
+      if (PARTS == 1u) {
+        s_s[pair] = select(NO_LOGIT, logit(s), c < n);
+      } else {
+        s_part[i] = s;
       }
-      // Keys past `n` are never loaded: they may be poison.
-      for (var c = 0u; c < n; c++) {
-        let v = kv_row(1u, seq, tile + c, kv_head);
-        let vv = dequant4(DTYPE, 1u, v.x, lid, bitcast<f32>(v.y), bitcast<i32>(v.z));
-        for (var h = 0u; h < nh; h++) {
-          let p = exp(s_s[h * TK + c] - m[h]);
+    }
+    if (PARTS > 1u) {
+      workgroupBarrier();
+      if (lid < TK * HEADS) {
+        var s = 0.0;
+        for (var p = 0u; p < PARTS; p++) { s += s_part[lid * PARTS + p]; }
+        s_s[lid] = select(NO_LOGIT, logit(s), lid % TK < n);
+      }
+    }
+    workgroupBarrier();
+    // 3. Softmax: one lane per pair; lanes keep their heads' max.
+    for (var k = 0u; k < 2u; k++) {
+      let pair = lid + k * WG;
+      if (pair < TK * HEADS) {
+        let h = pair / TK;
+        var m_new = m[k];
+        for (var c = 0u; c < n; c++) { m_new = max(m_new, s_s[h * TK + c]); }
+        p_s[pair] = exp(s_s[pair] - m_new); // 0 past n: NO_LOGIT
+        if (pair % TK == 0u) {
+          alpha_s[h] = exp(m[k] - m_new);
+          m_s[h] = m_new;
+        }
+        m[k] = m_new;
+      }
+    }
+    let next = tile + TK;
+    if (next < hi) { stage_rows(seq, next, min(TK, hi - next), kv_head, 1u - parity, lid); }
+    workgroupBarrier();
+    // 4. PV from the V loaded in step 1.
+    for (var h = 0u; h < HEADS; h++) {
+      acc[h] *= alpha_s[h];
+      l[h] *= alpha_s[h];
+    }
+    for (var t = 0u; t < TK / S; t++) {
+      let c = sub + t * S;
+      if (c < n) {
+        for (var h = 0u; h < HEADS; h++) {
+          let p = p_s[h * TK + c];
           l[h] += p;
-          acc[h] += p * vv;
+          acc[h] += p * v_r[t];
         }
       }
     }
-    workgroupBarrier(); // s_s is rewritten by the next tile
+    // No barrier here: the next tile writes k_s, s_s, p_s and this row_s
+    // half only after barriers every lane passes once done with them.
+    parity = 1u - parity;
   }
-  for (var h = 0u; h < nh; h++) {
-    let row = chunk * params.num_q_heads + h0 + h;
-    if (lid < groups) { part_acc[row * groups + lid] = acc[h]; }
-    if (lid == 0u) { part_ml[row] = vec2<f32>(m[h], l[h]); }
+  if (S > 1u) {
+    // Sum the subsets into subset 0 (k_s is free: last read in step 2).
+    if (sub > 0u) {
+      for (var h = 0u; h < HEADS; h++) {
+        k_s[((sub - 1u) * HEADS + h) * G + g] = acc[h];
+        if (g == 0u) { l_s[(sub - 1u) * HEADS + h] = l[h]; }
+      }
+    }
+    workgroupBarrier();
+    if (sub == 0u) {
+      for (var t = 1u; t < S; t++) {
+        for (var h = 0u; h < HEADS; h++) {
+          acc[h] += k_s[((t - 1u) * HEADS + h) * G + g];
+          l[h] += l_s[(t - 1u) * HEADS + h];
+        }
+      }
+    }
+  }
+  if (sub == 0u) {
+    for (var h = 0u; h < nh; h++) {
+      let row = chunk * params.num_q_heads + h0 + h;
+      part_acc[row * G + g] = acc[h];
+      if (g == 0u) { part_ml[row] = vec2<f32>(m_s[h], l[h]); }
+    }
   }
 }
