@@ -46,21 +46,33 @@ export interface DecodeShape {
   readonly tileKeys: number;
   /** Lanes per (key, head) dot product (PARTS). */
   readonly parts: number;
+  /** PV lanes per V element, each for its own heads (HEAD_SETS). */
+  readonly headSets: number;
 }
+
+/** Lanes of one decode_split workgroup (WG in the WGSL). */
+export const DECODE_LANES = 256;
 
 /**
  * decode_split's overrides: the GQA group split into even slices of at
  * most 8 heads (4 at head_dim 256, so Q fits workgroup memory), tiles of up
- * to 16 keys whose dequantized K fits 528 vec4s, and each dot product
- * split over enough lanes to keep all 64 busy.
+ * to 16 keys whose dequantized K fits 528 vec4s, each dot product split
+ * over enough lanes to keep all 256 busy, and the PV lanes split by head
+ * as far as the group allows.
  *
  * @example
  * ```ts
  * import { decodeShape } from "./webgpu_kernels.ts";
- * const llama = { numQHeads: 32, numKvHeads: 8, headDim: 128 };
- * console.assert(decodeShape(llama).heads === 4 && decodeShape(llama).parts === 1);
- * const gemma = { numQHeads: 16, numKvHeads: 8, headDim: 256 };
- * console.assert(decodeShape(gemma).tileKeys === 8 && decodeShape(gemma).parts === 4);
+ * import assert from "node:assert/strict";
+ * // Llama-3.1-8B: GQA 4 at head_dim 128.
+ * assert.deepEqual(
+ *   decodeShape({ numQHeads: 32, numKvHeads: 8, headDim: 128 }),
+ *   { heads: 4, slices: 1, tileKeys: 16, parts: 4, headSets: 4 },
+ * );
+ * assert.throws(
+ *   () => decodeShape({ numQHeads: 8, numKvHeads: 8, headDim: 96 }),
+ *   /head_dim 64, 128 or 256, got 96/,
+ * );
  * ```
  */
 export function decodeShape(
@@ -78,8 +90,14 @@ export function decodeShape(
   const heads = Math.ceil(group / slices);
   const tileKeys = Math.min(16, Math.floor(528 / (g + 1)));
   let parts = 1;
-  while (parts < g && 2 * parts * tileKeys * heads <= 64) parts *= 2;
-  return { heads, slices, tileKeys, parts };
+  while (parts < g && 2 * parts * tileKeys * heads <= DECODE_LANES) {
+    parts *= 2;
+  }
+  let headSets = 1;
+  while (2 * headSets <= heads && 2 * headSets * g <= DECODE_LANES) {
+    headSets *= 2;
+  }
+  return { heads, slices, tileKeys, parts, headSets };
 }
 
 /** Query tokens per prefill tile (the plan's tiles; prefill.wgsl packs them with the group). */
@@ -129,6 +147,7 @@ export async function flashinferPipelines(
     HEADS: shape.heads,
     TK: shape.tileKeys,
     PARTS: shape.parts,
+    HEAD_SETS: shape.headSets,
   };
   const compile = (name: keyof typeof FLASHINFER_WGSL) =>
     cache.compute(FLASHINFER_WGSL[name], {

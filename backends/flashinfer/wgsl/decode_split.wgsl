@@ -7,33 +7,36 @@
 // of exp(logit - m)), natural base: exp(), not exp2(). decode_reduce.wgsl
 // merges the chunks.
 //
-// Shaped for a GPU's memory system: all lanes work in every step of a tile
-// of TK keys.
-// 1. Stage K: consecutive lanes load consecutive words of the tile (a page
-//    holds one kv head's keys contiguously, so the loads coalesce; 8-bit
-//    codes come four per u32 load) and dequantize them ONCE into k_s.
-// 2. Score: each (key, head) pair's dot product runs on PARTS lanes (1 when
-//    TK * HEADS fills the workgroup), from workgroup memory.
+// Shaped for a GPU's memory system: 256 lanes, all working in every step
+// of a tile of TK keys.
+// 1. Stage K and V: consecutive lanes load consecutive words of the tile (a
+//    page holds one kv head's keys contiguously, so the loads coalesce;
+//    8-bit codes come four per u32 load). K is dequantized ONCE into k_s;
+//    each lane keeps its V elements in registers (v_r), so K and V loads
+//    are in flight together.
+// 2. Score: each (key, head) pair's dot product is split over PARTS lanes
+//    (TK * HEADS * PARTS = 256 where the head dim allows), from workgroup
+//    memory, the parts summed through s_part.
 // 3. Softmax: one lane per (key, head) computes the tile's max and its own
 //    exp(s - m) once; the heads' rescale factors go to alpha_s.
-// 4. PV: lane (subset, g) owns dims 4g..4g+3 of every key c = subset (mod
-//    S), loaded in step 1 already (coalesced: consecutive lanes read
-//    consecutive words of one V row; dequantized once, kept in registers
-//    so K and V loads are in flight together) and accumulated into every
-//    head. The S subsets are summed at the end of the chunk.
+// 4. PV: lane (key subset, head set, g) owns dims 4g..4g+3 of the keys c =
+//    subset (mod S) for the heads of its set, so no two lanes add into the
+//    same output; the S key subsets are summed at the end of the chunk.
 // Page lookups for the next tile happen during step 3 (row_s is double
-// buffered), so a tile takes three barriers.
+// buffered), so a tile takes three or four barriers.
 //
 // Bounded work: llvmpipe ends loops after 65,535 iterations per invocation
-// in all. Per tile a lane runs at most ~8 (stage) + 64 (score) + 16 (max)
-// + 8 * 8 (PV) + 8 iterations, ~160 per 8 or 16 keys, so a chunk of
-// MAX_CHUNK_KEYS (512) keys stays near 10k.
+// in all. Per tile a lane runs at most ~2 (stage) + 16 (V) + 64 (score) +
+// 16 (max) + 16 * 8 (PV) iterations, ~230 per 8 or 16 keys, so a chunk of
+// MAX_CHUNK_KEYS (512) keys stays under 15k.
 //
 // Shapes (webgpu_kernels.ts decodeShape() picks the overrides): HEAD_DIM in
 // {64, 128, 256}; HEADS * HEAD_DIM / 4 <= 256 (q_s); TK <= 16 and TK *
-// (HEAD_DIM / 4 + 1) <= 528 (k_s); TK / S <= 8 (v_r); TK * HEADS * PARTS
-// <= 64 when PARTS > 1 (s_part).
-// Workgroup memory: ~14.7 KB, under WebGPU's default 16 KiB.
+// (HEAD_DIM / 4 + 1) <= 528 (k_s); TK * HEADS * PARTS <= 256 (s_part);
+// HEAD_SETS a power of two dividing WG / (HEAD_DIM / 4); with S = WG /
+// (HEAD_DIM / 4) / HEAD_SETS, (S - 1) * HEADS * HEAD_DIM / 4 <= 528 and
+// (S - 1) * HEADS <= 64 (the final sum).
+// Workgroup memory: ~15.5 KB, under WebGPU's default 16 KiB.
 
 override DTYPE: u32 = 0u;
 override PER_TOKEN_HEAD: bool = false;
@@ -41,7 +44,8 @@ override HEAD_DIM: u32 = 128u;
 override HEADS: u32 = 4u; // query heads per workgroup (fused)
 override TK: u32 = 16u; // keys per tile
 override PARTS: u32 = 1u; // lanes per (key, head) dot product
-const WG: u32 = 64u;
+override HEAD_SETS: u32 = 4u; // PV: lanes per V element, one per head set
+const WG: u32 = 256u;
 const MAX_GROUP: u32 = 8u;
 const MAX_TK: u32 = 16u;
 // Below every real logit; a finite start keeps exp(m_old - m_new) free of
@@ -84,12 +88,12 @@ var<workgroup> q_s: array<vec4<f32>, 256>; // [head][g]
 var<workgroup> k_s: array<vec4<f32>, 528>;
 // [parity][key]: (row's first word, K scale bits, V scale bits, -).
 var<workgroup> row_s: array<vec4<u32>, 32>;
-var<workgroup> s_part: array<f32, 64>; // [head][key][part] when PARTS > 1
+var<workgroup> s_part: array<f32, 256>; // [head][key][part] when PARTS > 1
 var<workgroup> s_s: array<f32, 128>; // logits [head][key]
 var<workgroup> p_s: array<f32, 128>; // exp(logit - m) [head][key]
 var<workgroup> alpha_s: array<f32, MAX_GROUP>; // this tile's rescale per head
 var<workgroup> m_s: array<f32, MAX_GROUP>; // running max per head
-var<workgroup> l_s: array<f32, 32>; // [subset - 1][head] at the end
+var<workgroup> l_s: array<f32, 64>; // [key subset - 1][head] at the end
 
 // Page lookups of keys tile .. tile + n into row_s[buf].
 fn stage_rows(seq: u32, tile: u32, n: u32, kv_head: u32, buf: u32, lid: u32) {
@@ -118,9 +122,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lo = max(u32(plan_meta[w + 2u]), window_start(pos));
   let hi = min(u32(plan_meta[w + 3u]), pos + 1u);
   let G = HEAD_DIM / 4u;
-  let S = WG / G; // PV key subsets (G divides WG)
-  let sub = lid / G;
+  // PV lane (key subset sub, head set hs, g): heads hs + j * HEAD_SETS.
+  let S = WG / G / HEAD_SETS; // key subsets
   let g = lid % G;
+  let hs = (lid / G) % HEAD_SETS;
+  let sub = lid / G / HEAD_SETS;
+  let HPL = (HEADS + HEAD_SETS - 1u) / HEAD_SETS; // heads per lane
   let k_zp = select(params.k_zero_point, 0, PER_TOKEN_HEAD);
   let v_zp = select(params.v_zero_point, 0, PER_TOKEN_HEAD);
 
@@ -136,7 +143,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<vec4<f32>, MAX_GROUP>;
   var l: array<f32, MAX_GROUP>;
   var m: array<f32, 2>; // running max of the heads of this lane's pairs
-  var v_r: array<vec4<f32>, 8>; // this lane's V of the tile: keys sub + t * S
+  var v_r: array<vec4<f32>, MAX_TK>; // this lane's V of the tile: keys sub + t * S
   m[0] = NO_LOGIT;
   m[1] = NO_LOGIT;
   var parity = 0u;
@@ -206,17 +213,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (next < hi) { stage_rows(seq, next, min(TK, hi - next), kv_head, 1u - parity, lid); }
     workgroupBarrier();
     // 4. PV from the V loaded in step 1.
-    for (var h = 0u; h < HEADS; h++) {
-      acc[h] *= alpha_s[h];
-      l[h] *= alpha_s[h];
+    for (var j = 0u; j < HPL; j++) {
+      let a = alpha_s[min(hs + j * HEAD_SETS, HEADS - 1u)];
+      acc[j] *= a;
+      l[j] *= a;
     }
     for (var t = 0u; t < TK / S; t++) {
       let c = sub + t * S;
       if (c < n) {
-        for (var h = 0u; h < HEADS; h++) {
-          let p = p_s[h * TK + c];
-          l[h] += p;
-          acc[h] += p * v_r[t];
+        for (var j = 0u; j < HPL; j++) {
+          let p = p_s[min(hs + j * HEAD_SETS, HEADS - 1u) * TK + c];
+          l[j] += p;
+          acc[j] += p * v_r[t];
         }
       }
     }
@@ -225,28 +233,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     parity = 1u - parity;
   }
   if (S > 1u) {
-    // Sum the subsets into subset 0 (k_s is free: last read in step 2).
+    // Sum the key subsets into subset 0 (k_s is free: last read in step 2).
     if (sub > 0u) {
-      for (var h = 0u; h < HEADS; h++) {
-        k_s[((sub - 1u) * HEADS + h) * G + g] = acc[h];
-        if (g == 0u) { l_s[(sub - 1u) * HEADS + h] = l[h]; }
+      for (var j = 0u; j < HPL; j++) {
+        let h = hs + j * HEAD_SETS;
+        if (h < HEADS) {
+          k_s[((sub - 1u) * HEADS + h) * G + g] = acc[j];
+          if (g == 0u) { l_s[(sub - 1u) * HEADS + h] = l[j]; }
+        }
       }
     }
     workgroupBarrier();
     if (sub == 0u) {
       for (var t = 1u; t < S; t++) {
-        for (var h = 0u; h < HEADS; h++) {
-          acc[h] += k_s[((t - 1u) * HEADS + h) * G + g];
-          l[h] += l_s[(t - 1u) * HEADS + h];
+        for (var j = 0u; j < HPL; j++) {
+          let h = min(hs + j * HEAD_SETS, HEADS - 1u);
+          acc[j] += k_s[((t - 1u) * HEADS + h) * G + g];
+          l[j] += l_s[(t - 1u) * HEADS + h];
         }
       }
     }
   }
   if (sub == 0u) {
-    for (var h = 0u; h < nh; h++) {
-      let row = chunk * params.num_q_heads + h0 + h;
-      part_acc[row * G + g] = acc[h];
-      if (g == 0u) { part_ml[row] = vec2<f32>(m_s[h], l[h]); }
+    for (var j = 0u; j < HPL; j++) {
+      let h = hs + j * HEAD_SETS;
+      if (h < nh) {
+        let row = chunk * params.num_q_heads + h0 + h;
+        part_acc[row * G + g] = acc[j];
+        if (g == 0u) { part_ml[row] = vec2<f32>(m_s[h], l[j]); }
+      }
     }
   }
 }
