@@ -46,7 +46,7 @@ export interface DecodeShape {
   readonly tileKeys: number;
   /** Lanes per (key, head) dot product (PARTS). */
   readonly parts: number;
-  /** PV lanes per V element, each for its own heads (HEAD_SETS). */
+  /** PV lanes per V element, each for its own heads (HEAD_SETS): 1 or 2. */
   readonly headSets: number;
 }
 
@@ -58,7 +58,7 @@ export const DECODE_LANES = 256;
  * most 8 heads (4 at head_dim 256, so Q fits workgroup memory), tiles of up
  * to 16 keys whose dequantized K fits 528 vec4s, each dot product split
  * over enough lanes to keep all 256 busy, and the PV lanes split by head
- * as far as the group allows.
+ * only where the key subsets' final sum needs it.
  *
  * @example
  * ```ts
@@ -67,7 +67,7 @@ export const DECODE_LANES = 256;
  * // Llama-3.1-8B: GQA 4 at head_dim 128.
  * assert.deepEqual(
  *   decodeShape({ numQHeads: 32, numKvHeads: 8, headDim: 128 }),
- *   { heads: 4, slices: 1, tileKeys: 16, parts: 4, headSets: 4 },
+ *   { heads: 4, slices: 1, tileKeys: 16, parts: 4, headSets: 1 },
  * );
  * assert.throws(
  *   () => decodeShape({ numQHeads: 8, numKvHeads: 8, headDim: 96 }),
@@ -93,10 +93,10 @@ export function decodeShape(
   while (parts < g && 2 * parts * tileKeys * heads <= DECODE_LANES) {
     parts *= 2;
   }
+  // One head set (each V element dequantized by one lane) unless the
+  // final sum of the key subsets would overflow k_s (528 vec4s).
   let headSets = 1;
-  while (2 * headSets <= heads && 2 * headSets * g <= DECODE_LANES) {
-    headSets *= 2;
-  }
+  while ((DECODE_LANES / g / headSets / 2) * heads * g > 528) headSets *= 2;
   return { heads, slices, tileKeys, parts, headSets };
 }
 

@@ -20,8 +20,9 @@
 // 3. Softmax: one lane per (key, head) computes the tile's max and its own
 //    exp(s - m) once; the heads' rescale factors go to alpha_s.
 // 4. PV: lane (key subset, head set, g) owns dims 4g..4g+3 of the keys c =
-//    subset (mod S) for the heads of its set, so no two lanes add into the
-//    same output; the S key subsets are summed at the end of the chunk.
+//    subset (mod S) for the heads of its set. One head set where the final
+//    sum fits, so each V element is dequantized once (8-bit decoding is
+//    the costly part); the S key subsets are summed pairwise at the end.
 // Page lookups for the next tile happen during step 3 (row_s is double
 // buffered), so a tile takes three or four barriers.
 //
@@ -34,8 +35,8 @@
 // {64, 128, 256}; HEADS * HEAD_DIM / 4 <= 256 (q_s); TK <= 16 and TK *
 // (HEAD_DIM / 4 + 1) <= 528 (k_s); TK * HEADS * PARTS <= 256 (s_part);
 // HEAD_SETS a power of two dividing WG / (HEAD_DIM / 4); with S = WG /
-// (HEAD_DIM / 4) / HEAD_SETS, (S - 1) * HEADS * HEAD_DIM / 4 <= 528 and
-// (S - 1) * HEADS <= 64 (the final sum).
+// (HEAD_DIM / 4) / HEAD_SETS, S / 2 * HEADS * HEAD_DIM / 4 <= 528 and
+// S / 2 * HEADS <= 64 (the final sum).
 // Workgroup memory: ~15.5 KB, under WebGPU's default 16 KiB.
 
 override DTYPE: u32 = 0u;
@@ -232,27 +233,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // half only after barriers every lane passes once done with them.
     parity = 1u - parity;
   }
-  if (S > 1u) {
-    // Sum the key subsets into subset 0 (k_s is free: last read in step 2).
-    if (sub > 0u) {
+  // Sum the key subsets pairwise into subset 0 (S is a power of two; k_s
+  // is free: last read in step 2).
+  for (var half = S / 2u; half > 0u; half /= 2u) {
+    if (sub >= half && sub < 2u * half) {
       for (var j = 0u; j < HPL; j++) {
         let h = hs + j * HEAD_SETS;
         if (h < HEADS) {
-          k_s[((sub - 1u) * HEADS + h) * G + g] = acc[j];
-          if (g == 0u) { l_s[(sub - 1u) * HEADS + h] = l[j]; }
+          k_s[((sub - half) * HEADS + h) * G + g] = acc[j];
+          if (g == 0u) { l_s[(sub - half) * HEADS + h] = l[j]; }
         }
       }
     }
     workgroupBarrier();
-    if (sub == 0u) {
-      for (var t = 1u; t < S; t++) {
-        for (var j = 0u; j < HPL; j++) {
-          let h = min(hs + j * HEAD_SETS, HEADS - 1u);
-          acc[j] += k_s[((t - 1u) * HEADS + h) * G + g];
-          l[j] += l_s[(t - 1u) * HEADS + h];
-        }
+    if (sub < half) {
+      for (var j = 0u; j < HPL; j++) {
+        let h = min(hs + j * HEAD_SETS, HEADS - 1u);
+        acc[j] += k_s[(sub * HEADS + h) * G + g];
+        l[j] += l_s[sub * HEADS + h];
       }
     }
+    workgroupBarrier();
   }
   if (sub == 0u) {
     for (var j = 0u; j < HPL; j++) {
