@@ -15,8 +15,9 @@
 //    each lane keeps its V elements in registers (v_r), so K and V loads
 //    are in flight together.
 // 2. Score: each (key, head) pair's dot product is split over PARTS lanes
-//    (TK * HEADS * PARTS = 256 where the head dim allows), from workgroup
-//    memory, the parts summed through s_part.
+//    (TK * HEADS * PARTS = 256 where the head dim allows), Q from
+//    registers and K from workgroup memory, the parts summed through
+//    s_part.
 // 3. Softmax: one lane per (key, head) computes the tile's max and its own
 //    exp(s - m) once; the heads' rescale factors go to alpha_s.
 // 4. PV: lane (key subset, head set, g) owns dims 4g..4g+3 of the keys c =
@@ -32,12 +33,13 @@
 // MAX_CHUNK_KEYS (512) keys stays under 15k.
 //
 // Shapes (webgpu_kernels.ts decodeShape() picks the overrides): HEAD_DIM in
-// {64, 128, 256}; HEADS * HEAD_DIM / 4 <= 256 (q_s); TK <= 16 and TK *
+// {64, 128, 256}; HEAD_DIM / 4 / PARTS <= 16 (q_r); TK <= 16 and TK *
 // (HEAD_DIM / 4 + 1) <= 528 (k_s); TK * HEADS * PARTS <= 256 (s_part);
 // HEAD_SETS a power of two dividing WG / (HEAD_DIM / 4); with S = WG /
 // (HEAD_DIM / 4) / HEAD_SETS, S / 2 * HEADS * HEAD_DIM / 4 <= 528 and
 // S / 2 * HEADS <= 64 (the final sum).
-// Workgroup memory: ~15.5 KB, under WebGPU's default 16 KiB.
+// Workgroup memory: ~11.4 KB, under WebGPU's default 16 KiB (llvmpipe's
+// first-use compile time grows with it: its zero-initialization).
 
 override DTYPE: u32 = 0u;
 override PER_TOKEN_HEAD: bool = false;
@@ -83,7 +85,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> part_ml: array<vec2<f32>>;
 
-var<workgroup> q_s: array<vec4<f32>, 256>; // [head][g]
 // [key][g], rows padded by one vec4 so lanes scoring different keys hit
 // different banks; at the end of the chunk, the PV subsets' outputs.
 var<workgroup> k_s: array<vec4<f32>, 528>;
@@ -132,10 +133,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let k_zp = select(params.k_zero_point, 0, PER_TOKEN_HEAD);
   let v_zp = select(params.v_zero_point, 0, PER_TOKEN_HEAD);
 
-  // Heads past nh (a short last slice) repeat head nh - 1; never written.
-  for (var i = lid; i < HEADS * G; i += WG) {
-    let h = min(i / G, nh - 1u);
-    q_s[i] = query[(token * params.num_q_heads + h0 + h) * G + i % G];
+  // Step 2's item of this lane: part `part` of pair (head, key c) = `pair`
+  // (TK * HEADS * PARTS <= WG: at most one item), the same head and part
+  // every tile, so its slice of Q lives in registers. Heads past nh (a
+  // short last slice) repeat head nh - 1; they are never written.
+  let scores = lid < TK * HEADS * PARTS;
+  let pair = lid / PARTS;
+  let part = lid % PARTS;
+  let len = G / PARTS; // <= MAX_TK
+  var q_r: array<vec4<f32>, MAX_TK>;
+  if (scores) {
+    let q0 = (token * params.num_q_heads + h0 + min(pair / TK, nh - 1u)) * G + part * len;
+    for (var j = 0u; j < len; j++) { q_r[j] = query[q0 + j]; }
   }
   if (lid < MAX_GROUP) { m_s[lid] = NO_LOGIT; }
   if (lo < hi) { stage_rows(seq, lo, min(TK, hi - lo), kv_head, 0u, lid); }
@@ -171,19 +180,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     workgroupBarrier();
-    // 2. Scores: item i is part i % PARTS of pair i / PARTS = (head, key).
-    let len = params.head_dim / 4u / PARTS; // runtime: not unrolled
-    for (var i = lid; i < TK * HEADS * PARTS; i += WG) {
-      let pair = i / PARTS;
+    // 2. Scores (see `scores` above).
+    if (scores) {
       let c = pair % TK;
-      let qb = (pair / TK) * G + (i % PARTS) * len;
-      let kb = c * (G + 1u) + (i % PARTS) * len;
+      let kb = c * (G + 1u) + part * len;
       var s = 0.0;
-      for (var j = 0u; j < len; j++) { s += dot(q_s[qb + j], k_s[kb + j]); }
+      for (var j = 0u; j < len; j++) { s += dot(q_r[j], k_s[kb + j]); }
       if (PARTS == 1u) {
         s_s[pair] = select(NO_LOGIT, logit(s), c < n);
       } else {
-        s_part[i] = s;
+        s_part[lid] = s;
       }
     }
     if (PARTS > 1u) {
