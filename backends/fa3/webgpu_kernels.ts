@@ -26,6 +26,7 @@ import dotBuiltin from "./wgsl/dot_builtin.wgsl" with { type: "text" };
 import dotShift from "./wgsl/dot_shift.wgsl" with { type: "text" };
 import pagedQ8 from "./wgsl/paged_q8.wgsl" with { type: "text" };
 import attend from "./wgsl/attend.wgsl" with { type: "text" };
+import merge from "./wgsl/merge.wgsl" with { type: "text" };
 
 /** The WGSL language feature that gives dot4I8Packed and unpack4xI8. */
 export const PACKED_DOT_FEATURE = "packed_4x8_integer_dot_product";
@@ -39,11 +40,21 @@ export const PACKED_DOT_FEATURE = "packed_4x8_integer_dot_product";
  */
 export const KEYS_PER_PASS = 2048;
 
-/** The three kernels' full sources. */
+/**
+ * Keys per pass in split-KV mode (passes run in parallel; merge.wgsl
+ * merges them), before rounding up to whole promotion groups: a 32k
+ * context gives 64 passes, so even one decode fills a large GPU.
+ */
+export const SPLIT_KEYS = 512;
+/** The most bytes split-KV's per-pass states may take; larger batches carry. */
+export const SPLIT_STATE_BYTES = 256 * 1024 * 1024;
+
+/** The four kernels' full sources. */
 export interface Fa3Sources {
   readonly cacheWrite: string;
   readonly quantizeQ: string;
   readonly attend: string;
+  readonly merge: string;
 }
 
 const joinedSources = new Map<"builtin" | "shift", Fa3Sources>();
@@ -71,6 +82,7 @@ function join(dot: "builtin" | "shift"): Fa3Sources {
       pagedQ8,
       attend,
     ].join("\n"),
+    merge,
   };
 }
 
@@ -104,6 +116,11 @@ export interface Fa3Pipelines {
   readonly cacheWrite: GPUComputePipeline;
   readonly quantizeQ: GPUComputePipeline;
   readonly attend: GPUComputePipeline;
+  readonly merge: GPUComputePipeline;
+  /** The settings attend runs with (split-KV needs promotion). */
+  readonly promote: boolean;
+  readonly promoteEveryBlocks: number;
+  readonly splitKv: boolean;
 }
 
 /** True when this layer's int8 cache carries a scale per token and head. */
@@ -128,7 +145,7 @@ export async function fa3Pipelines(
   const DTYPE = KV_DTYPE_IDS[config.kvDtype];
   const PER_TOKEN_HEAD = isPerTokenHead(config) ? 1 : 0;
   const label = (name: string) => `fa3 ${name} ${config.kvDtype}`;
-  const [cacheWrite, quantizeQ, attend] = await Promise.all([
+  const [cacheWrite, quantizeQ, attend, merge] = await Promise.all([
     cache.compute(sources.cacheWrite, {
       constants: { DTYPE, PER_TOKEN_HEAD },
       label: label("cacheWrite"),
@@ -146,6 +163,15 @@ export async function fa3Pipelines(
       },
       label: label(`attend ${dot}`),
     }),
+    cache.compute(sources.merge, { label: label("merge") }),
   ]);
-  return { cacheWrite, quantizeQ, attend };
+  return {
+    cacheWrite,
+    quantizeQ,
+    attend,
+    merge,
+    promote: settings.accumulationPromotion,
+    promoteEveryBlocks: settings.promoteEveryBlocks,
+    splitKv: settings.splitKv,
+  };
 }

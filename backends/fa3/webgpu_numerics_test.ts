@@ -43,9 +43,12 @@ for (const input of ["int8", "fp8_e4m3"] as const) {
         ignore,
         async fn() {
           const backend = await createFa3WebGpuBackend({
+            // In order: the emulation keeps one running max per sequence
+            // (split-KV's passes each quantize P against their own).
             settings: {
               accumulationPromotion: promotion,
               promoteEveryBlocks: every,
+              splitKv: false,
             },
           });
           const config = layerOf({ kvDtype: input, blockSize: 64 });
@@ -89,4 +92,34 @@ for (const input of ["int8", "fp8_e4m3"] as const) {
       });
     }
   }
+}
+
+// Split-KV (the default) runs 8 passes of 512 keys here, each quantizing P
+// against its own running max, merged in f32: it leaves the in-order
+// emulation's exact path but must stay as close to the oracle as it.
+for (const input of ["int8", "fp8_e4m3"] as const) {
+  Deno.test({
+    name: named(
+      `split-KV stays within the in-order emulation's error on a 4096-token decode (${input})`,
+    ),
+    ignore,
+    async fn() {
+      const backend = await createFa3WebGpuBackend();
+      const config = layerOf({ kvDtype: input, blockSize: 64 });
+      const run = await runDecode(backend, config, { seqLen: 4096, seed: 3 });
+      backend.dispose();
+      const emulated = emulateLowPrecisionDecode(
+        config,
+        run.query,
+        run.keys,
+        run.values,
+        { input, promotion: true, blockSize: 64, scales: run.scales },
+      );
+      const toOracle = maxDiff(emulated, run.expected);
+      assert.ok(
+        run.maxAbsError <= toOracle,
+        `split-KV |webgpu - oracle| ${run.maxAbsError} > the emulation's ${toOracle}`,
+      );
+    },
+  });
 }

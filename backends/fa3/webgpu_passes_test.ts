@@ -1,5 +1,5 @@
-// fa3's attention runs in passes of KEYS_PER_PASS keys, carrying each
-// row's (m, l, O) between dispatches, and promotes every
+// fa3's attention runs in passes of keys (with promotion, as here: ~512
+// keys each, in parallel, merged by merge.wgsl; split-KV), and promotes every
 // promoteEveryBlocks blocks counted by page index. These cases put window
 // starts, query rows and promotion groups on both sides of pass
 // boundaries, against the fp64 oracle on the cache as read back.

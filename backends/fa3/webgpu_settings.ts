@@ -7,6 +7,11 @@
  *   sequence, to show (and test) the long-context precision loss.
  * - `promoteEveryBlocks` (1, 2, 4, 8, 16 or 32; default 2): KV blocks summed
  *   in the low-precision accumulator before each promotion to f32.
+ * - `splitKv` (boolean, default true): with promotion, run a sequence's
+ *   passes of keys in parallel and merge them in f32 (split-KV, as FA3's
+ *   own decode splits), each pass quantizing P against its own running
+ *   max; false runs them in order, one running max for the whole sequence,
+ *   exactly as bench/accuracy/low_precision_emulation.ts specifies.
  * - `packedDot` ("auto", "builtin" or "shift"; default "auto"): int8 dot
  *   products with dot4I8Packed (needs the WGSL language feature
  *   `packed_4x8_integer_dot_product`) or with shifts; "auto" picks the
@@ -20,6 +25,7 @@
  * assert.deepEqual(parseFa3Settings({}), {
  *   accumulationPromotion: true,
  *   promoteEveryBlocks: 2,
+ *   splitKv: true,
  *   packedDot: "auto",
  * });
  * assert.throws(
@@ -41,6 +47,8 @@ export interface Fa3Settings {
   readonly accumulationPromotion: boolean;
   /** @default 2 */
   readonly promoteEveryBlocks: number;
+  /** @default true */
+  readonly splitKv: boolean;
   /** @default "auto" */
   readonly packedDot: PackedDot;
 }
@@ -48,7 +56,12 @@ export interface Fa3Settings {
 /** Allowed promotion intervals: powers of two, so a pass of 2048 keys never splits a group. */
 export const PROMOTE_EVERY_CHOICES: readonly number[] = [1, 2, 4, 8, 16, 32];
 const PACKED_DOT: readonly PackedDot[] = ["auto", "builtin", "shift"];
-const KNOWN = ["accumulationPromotion", "promoteEveryBlocks", "packedDot"];
+const KNOWN = [
+  "accumulationPromotion",
+  "promoteEveryBlocks",
+  "splitKv",
+  "packedDot",
+];
 
 /**
  * Checks `settings` and fills in the defaults.
@@ -68,8 +81,16 @@ export function parseFa3Settings(
   const {
     accumulationPromotion = true,
     promoteEveryBlocks = 2,
+    splitKv = true,
     packedDot = "auto",
   } = settings;
+  if (typeof splitKv !== "boolean") {
+    throw new TypeError(
+      `fa3 setting splitKv must be a boolean, got ${
+        JSON.stringify(splitKv)
+      }: pass true (passes in parallel, merged) or false (in order)`,
+    );
+  }
   if (typeof accumulationPromotion !== "boolean") {
     throw new TypeError(
       `fa3 setting accumulationPromotion must be a boolean, got ${
@@ -94,6 +115,7 @@ export function parseFa3Settings(
   return {
     accumulationPromotion,
     promoteEveryBlocks: promoteEveryBlocks as number,
+    splitKv,
     packedDot: packedDot as PackedDot,
   };
 }

@@ -27,7 +27,7 @@ import {
 } from "../../webgpu/mod.ts";
 import type { FlashinferCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
-import { MAX_FUSED_HEADS, PREFILL_KEYS_PER_PASS } from "./webgpu_kernels.ts";
+import { decodeShape, PREFILL_KEYS_PER_PASS } from "./webgpu_kernels.ts";
 import type { FlashinferPlan } from "./webgpu_plan.ts";
 
 /** Throws on anything the GPU must never see: page size, page ids, grids. */
@@ -166,11 +166,10 @@ export function encodePaged(
       ["u32", o.chunks],
       ...tail,
     ]));
-    const slices = Math.ceil(numQHeads / numKvHeads / MAX_FUSED_HEADS);
     job.dispatch(
       cache.pipelines.decodeSplit,
       [split, query, ...kv, partAcc, partMl],
-      [numKvHeads * slices, numChunks],
+      [numKvHeads * decodeShape(config).slices, numChunks],
     );
     const reduce = job.uniform(packParams([
       ["u32", numQHeads],

@@ -33,14 +33,79 @@ export const FLASHINFER_WGSL = {
   prefill: [KV_DTYPE_WGSL, KV_DECODE_WGSL, pagedKv, prefill].join("\n"),
 } as const;
 
-/** Query heads one decode_split workgroup fuses (MAX_GROUP in the WGSL). */
+/** The largest number of query heads one decode_split workgroup fuses. */
 export const MAX_FUSED_HEADS = 8;
+
+/** decode_split.wgsl's shape overrides for a layer (see its header). */
+export interface DecodeShape {
+  /** Query heads one workgroup fuses (HEADS). */
+  readonly heads: number;
+  /** Workgroups per kv head: ceil(group / heads). */
+  readonly slices: number;
+  /** Keys per tile (TK). */
+  readonly tileKeys: number;
+  /** Lanes per (key, head) dot product (PARTS). */
+  readonly parts: number;
+  /** PV lanes per V element, each for its own heads (HEAD_SETS): 1 or 2. */
+  readonly headSets: number;
+}
+
+/** Lanes of one decode_split workgroup (WG in the WGSL). */
+export const DECODE_LANES = 256;
+
+/**
+ * decode_split's overrides: the GQA group split into even slices of at
+ * most 8 heads (4 at head_dim 256, so Q fits workgroup memory), tiles of up
+ * to 16 keys whose dequantized K fits 528 vec4s, each dot product split
+ * over enough lanes to keep all 256 busy, and the PV lanes split by head
+ * only where the key subsets' final sum needs it.
+ *
+ * @example
+ * ```ts
+ * import { decodeShape } from "./webgpu_kernels.ts";
+ * import assert from "node:assert/strict";
+ * // Llama-3.1-8B: GQA 4 at head_dim 128.
+ * assert.deepEqual(
+ *   decodeShape({ numQHeads: 32, numKvHeads: 8, headDim: 128 }),
+ *   { heads: 4, slices: 1, tileKeys: 16, parts: 4, headSets: 1 },
+ * );
+ * assert.throws(
+ *   () => decodeShape({ numQHeads: 8, numKvHeads: 8, headDim: 96 }),
+ *   /head_dim 64, 128 or 256, got 96/,
+ * );
+ * ```
+ */
+export function decodeShape(
+  config: Pick<LayerConfig, "numQHeads" | "numKvHeads" | "headDim">,
+): DecodeShape {
+  const { headDim } = config;
+  if (headDim !== 64 && headDim !== 128 && headDim !== 256) {
+    throw new RangeError(
+      `flashinfer's WebGPU decode supports head_dim 64, 128 or 256, got ${headDim}: use one of those or another backend`,
+    );
+  }
+  const g = headDim / 4;
+  const group = config.numQHeads / config.numKvHeads;
+  const slices = Math.ceil(group / (g <= 32 ? MAX_FUSED_HEADS : 4));
+  const heads = Math.ceil(group / slices);
+  const tileKeys = Math.min(16, Math.floor(528 / (g + 1)));
+  let parts = 1;
+  while (parts < g && 2 * parts * tileKeys * heads <= DECODE_LANES) {
+    parts *= 2;
+  }
+  // One head set (each V element dequantized by one lane) unless the
+  // final sum of the key subsets would overflow k_s (528 vec4s).
+  let headSets = 1;
+  while ((DECODE_LANES / g / headSets / 2) * heads * g > 528) headSets *= 2;
+  return { heads, slices, tileKeys, parts, headSets };
+}
+
 /** Query tokens per prefill tile (the plan's tiles; prefill.wgsl packs them with the group). */
 export const PREFILL_TOKEN_TILE = 8;
 /**
- * The longest KV chunk decode_split.wgsl may get: ~53 loop iterations per
- * key per invocation at head_dim 256 with 8 fused heads, so 512 keys stay
- * near 27k, well under llvmpipe's 65,535 per invocation (gallivm's
+ * The longest KV chunk decode_split.wgsl may get: ~20 loop iterations per
+ * key per invocation at most (its header), so 512 keys stay near 10k, well
+ * under llvmpipe's 65,535 per invocation (gallivm's
  * LP_MAX_TGSI_LOOP_ITERATIONS silently ends longer loops).
  */
 export const MAX_CHUNK_KEYS = 512;
@@ -75,9 +140,22 @@ export async function flashinferPipelines(
     DTYPE: KV_DTYPE_IDS[config.kvDtype],
     PER_TOKEN_HEAD: isPerTokenHead(config) ? 1 : 0,
   };
+  const shape = decodeShape(config);
+  const split = {
+    ...constants,
+    HEAD_DIM: config.headDim,
+    HEADS: shape.heads,
+    TK: shape.tileKeys,
+    PARTS: shape.parts,
+    HEAD_SETS: shape.headSets,
+  };
   const compile = (name: keyof typeof FLASHINFER_WGSL) =>
     cache.compute(FLASHINFER_WGSL[name], {
-      constants: name === "decodeReduce" ? {} : constants,
+      constants: name === "decodeReduce"
+        ? {}
+        : name === "decodeSplit"
+        ? split
+        : constants,
       label: `flashinfer ${name} ${config.kvDtype}`,
     });
   const [cacheWrite, decodeSplit, decodeReduce, prefill] = await Promise.all([

@@ -14,10 +14,15 @@ import type { PlannedBatch } from "../../core/batch.ts";
 import { createBufferFrom } from "../../webgpu/mod.ts";
 import { MAX_CHUNK_KEYS, PREFILL_TOKEN_TILE } from "./webgpu_kernels.ts";
 
-/** Chunks the partition aims for, so a few long decodes fill the device. */
-export const TARGET_CHUNKS = 64;
+/**
+ * Chunks the partition aims for, so a few long decodes fill the device:
+ * times the kv heads, enough workgroups for every SM of a large GPU (132
+ * on an H100) to hold several; the partial outputs this adds stay small
+ * next to the cache they summarize.
+ */
+export const TARGET_CHUNKS = 256;
 /** The shortest chunk worth a workgroup of its own (before page rounding). */
-export const MIN_CHUNK_KEYS = 128;
+export const MIN_CHUNK_KEYS = 64;
 
 /** Where each part of the uploaded int32 metadata starts (in elements). */
 export interface PlanOffsets {

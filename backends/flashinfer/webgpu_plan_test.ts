@@ -51,9 +51,10 @@ Deno.test("planMetadata() cuts decode keys into page-aligned chunks", () => {
 });
 
 Deno.test("chunkKeysFor() parallelizes long contexts within the loop bound", () => {
-  assert.equal(chunkKeysFor(40, 16), 128); // short: one chunk
-  assert.equal(chunkKeysFor(4500, 16), 128); // ~36 chunks
-  assert.equal(chunkKeysFor(32768, 16), 512); // capped: 64 chunks
+  assert.equal(chunkKeysFor(40, 16), 64); // short: one chunk
+  assert.equal(chunkKeysFor(4500, 16), 64); // ~71 chunks
+  assert.equal(chunkKeysFor(32768, 16), 128); // 256 chunks
+  assert.equal(chunkKeysFor(262144, 16), 512); // capped: 512 chunks
   assert.equal(chunkKeysFor(1 << 20, 64), 512); // the cap, whole pages
   assert.equal(chunkKeysFor(100, 64, 16), 64); // never below one page
 });

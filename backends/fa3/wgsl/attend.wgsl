@@ -30,7 +30,13 @@
 // Bounded loops: llvmpipe ends loops after 65,535 iterations per
 // invocation in all, so keys go in passes [pass_begin, pass_end) whose
 // length is a multiple of block_size * EVERY (so a pass never splits a
-// promotion group); each row's (m, l, O) is carried in `state`.
+// promotion group). Two ways to run them:
+// - carry (split = 0): one dispatch per pass, in order; each row's (m, l,
+//   O) is carried in `state`, the last pass writes the output;
+// - split-KV (split = 1, PROMOTE only): one dispatch, pass wid.z, every
+//   pass in parallel writing its (m, l, O) to state slot [wid.z, row];
+//   merge.wgsl then merges the slots in f32 (O and l are f32 with PROMOTE,
+//   and a pass ends with nothing pending), as FlashInfer's MergeStates.
 
 override DTYPE: u32 = 3u;
 override PER_TOKEN_HEAD: bool = false;
@@ -60,6 +66,7 @@ struct Params {
   v_zero_point: i32,
   sm_scale: f32,
   soft_cap: f32, // 0 = none
+  split: u32, // 1: split-KV (see the header)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -68,7 +75,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v_cache: array<u32>;
 @group(0) @binding(4) var<storage, read> token_scales: array<u32>;
 @group(0) @binding(5) var<storage, read> plan_meta: array<i32>;
-// Per (token, query head), 1 + head_dim / 4 vec4s: (m, l, -, -), then O.
+// Per (pass slot, token, query head), 1 + head_dim / 4 vec4s: (m, l, -, -),
+// then O; one slot when carrying.
 @group(0) @binding(6) var<storage, read_write> state: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>; // [num_tokens, num_q_heads, head_dim / 4]
 
@@ -83,7 +91,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let seq = u32(plan_meta[params.token_seq_at + token]);
   let pos = u32(plan_meta[params.token_pos_at + token]);
   let lo = window_start(pos);
-  if (pos < params.pass_begin || lo >= params.pass_end) { return; }
+  // Pass wid.z (split-KV; always 0 when carrying).
+  let span = params.pass_end - params.pass_begin;
+  let pass_begin = params.pass_begin + wid.z * span;
+  let pass_end = pass_begin + span;
+  if (pos < pass_begin || lo >= pass_end) { return; } // merge.wgsl skips it too
   let kv_head = head / (params.num_q_heads / params.num_kv_heads);
   let words = params.head_dim / 4u;
   let row = token * params.num_q_heads + head;
@@ -104,8 +116,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var pend_l = 0.0;
   var pend_oi = vec4<i32>(0);
   var pend_li = 0;
-  let state_row = row * (1u + words);
-  if (lo < params.pass_begin) { // an earlier pass started this row
+  let state_row = (wid.z * params.num_tokens * params.num_q_heads + row) * (1u + words);
+  if (params.split == 0u && lo < pass_begin) { // an earlier pass started this row
     let ml = state[state_row];
     m = ml.x;
     l = ml.y;
@@ -113,9 +125,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier(); // q_s is loaded
 
-  let last = min(pos, params.pass_end - 1u);
+  let last = min(pos, pass_end - 1u);
   let last_block = pos / params.block_size;
-  for (var b = max(lo, params.pass_begin) / params.block_size; b <= last / params.block_size; b++) {
+  for (var b = max(lo, pass_begin) / params.block_size; b <= last / params.block_size; b++) {
     let k0 = max(b * params.block_size, lo);
     let n = min(b * params.block_size + params.block_size - 1u, last) + 1u - k0;
     if (lid < n) { s_s[lid] = score(seq, k0 + lid, kv_head, q_sum, logit_scale); }
@@ -187,7 +199,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier(); // s_s is rewritten by the next block
   }
   if (lid >= words) { return; }
-  if (pos < params.pass_end) {
+  if (params.split == 0u && pos < pass_end) {
     let v_scale = select(params.v_scale, 1.0, PER_TOKEN_HEAD);
     out[row * words + lid] = o * v_scale / l;
   } else {
