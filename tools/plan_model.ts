@@ -11,6 +11,7 @@ import { loadModelConfig, type ModelSpec } from "../core/model_config.ts";
 import { isModuleSpecifier } from "../core/registry.ts";
 import {
   probeBackends,
+  type ProbedBackend,
   selectBackends,
   type SelectionPlan,
   type SelectOptions,
@@ -20,10 +21,11 @@ import {
 export const DEFAULT_MODEL_DIR =
   new URL("../models/demo-gemma2", import.meta.url).pathname;
 
-/** A plan and the definitions of every backend it may name. */
+/** A plan, the definitions of every backend it may name, and their probes. */
 export interface PlannedModel {
   readonly plan: SelectionPlan;
   readonly definitions: readonly BackendDefinition[];
+  readonly probed: readonly ProbedBackend[];
 }
 
 /** Selects backends for every layer of a model spec. */
@@ -46,6 +48,7 @@ export async function planSpec(
   return {
     plan: selectBackends(model, probed, { ...options, backend }),
     definitions,
+    probed,
   };
 }
 

@@ -11,7 +11,8 @@ import {
   SELECTION_HELP,
   selectOptionsFromFlags,
 } from "./cli_options.ts";
-import { DEFAULT_MODEL_DIR, planModel } from "./plan_model.ts";
+import { loadModelConfig } from "../core/model_config.ts";
+import { DEFAULT_MODEL_DIR, planSpec } from "./plan_model.ts";
 
 const HELP = `Usage: deno task select [options]
 
@@ -30,11 +31,22 @@ if (import.meta.main) {
       console.log(HELP);
       Deno.exit(0);
     }
-    const plan = await planModel(
-      values.model ?? DEFAULT_MODEL_DIR,
+    const { plan, probed } = await planSpec(
+      await loadModelConfig(values.model ?? DEFAULT_MODEL_DIR),
       selectOptionsFromFlags(values),
     );
     console.log(formatSelectionPlan(plan, { verbose: !values.quiet }));
+    // What runs, in words: e.g. the native kernel path and thread count.
+    const used = new Set(plan.decisions.map((d) => `${d.backend}/${d.target}`));
+    const lines = probed.flatMap((p) =>
+      [...p.availability].flatMap(([target, a]) => {
+        const key = `${p.definition.name}/${target}`;
+        return used.has(key) && a.available
+          ? [`  ${key}: ${a.detail ?? "available"}`]
+          : [];
+      })
+    );
+    if (lines.length > 0) console.log(["", "In use:", ...lines].join("\n"));
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     Deno.exit(2);
