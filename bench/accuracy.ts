@@ -26,7 +26,13 @@ import {
   EVAL_TEXT,
   loadDemoModel,
 } from "./accuracy/model_support.ts";
-import { runNeedle } from "./accuracy/needle.ts";
+import {
+  type AttendBackendPair,
+  fa3NeedlePaths,
+  NEEDLE_PATHS,
+  runNeedle,
+} from "./accuracy/needle.ts";
+import fa3Definition from "../backends/fa3/mod.ts";
 import {
   kernelsMarkdown,
   modelMarkdown,
@@ -148,7 +154,30 @@ export async function main(args: string[]): Promise<number> {
         16384,
         ...(quick ? [] : [32768]),
       ];
-      const cells = await runNeedle({ target: live[0], lengths, trials, seed });
+      // The real 8-bit-compute kernels beside the emulation, when fa3's
+      // native target is here.
+      const fa3 = await fa3Pair();
+      const paths = fa3
+        ? [...NEEDLE_PATHS, ...fa3NeedlePaths("fa3/native", fa3.on, fa3.off)]
+        : NEEDLE_PATHS;
+      if (!fa3) {
+        console.error(
+          "needle: fa3/native is not available here; its rows are left out",
+        );
+      }
+      let cells;
+      try {
+        cells = await runNeedle({
+          target: live[0],
+          lengths,
+          trials,
+          seed,
+          paths,
+        });
+      } finally {
+        await fa3?.on.dispose();
+        await fa3?.off.dispose();
+      }
       emit(needleMarkdown(cells, live[0].label, trials));
     } finally {
       await disposeAll(live);
@@ -200,3 +229,13 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/** fa3's native target twice, promotion on and off, or undefined when absent. */
+async function fa3Pair(): Promise<AttendBackendPair | undefined> {
+  const native = fa3Definition.targets.find((t) => t.target === "native");
+  if (!native || !(await native.probe()).available) return undefined;
+  return {
+    on: await native.create({ settings: { accumulationPromotion: true } }),
+    off: await native.create({ settings: { accumulationPromotion: false } }),
+  };
+}

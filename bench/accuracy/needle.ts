@@ -2,11 +2,14 @@
  * Section `needle`: synthetic long-context retrieval (needle_data.ts defines
  * the trial and "retrieved") for 16-bit and 8-bit KV storage through a real
  * backend, and for 8-bit compute through low_precision_emulation.ts with
- * two-level accumulation on and off. Every path sees the same trials.
+ * two-level accumulation on and off, and through a real 8-bit-compute
+ * backend (fa3, {@linkcode fa3NeedlePaths}) with each setting. Every path
+ * sees the same trials.
  *
  * @module
  */
 
+import type { AttentionBackend } from "../../core/backend.ts";
 import type { Int8Scheme, KvCacheDtype } from "../../core/dtype.ts";
 import type { LayerConfig, LayerSpec } from "../../core/layer.ts";
 import { mulberry32 } from "../../core/prng.ts";
@@ -34,7 +37,48 @@ export type NeedlePath =
     readonly label: string;
     readonly kind: "emulation";
     readonly emulation: EmulationOptions;
+  }
+  | {
+    readonly label: string;
+    /** Like storage, through this backend instead of the section's. */
+    readonly kind: "backend";
+    readonly backend: AttentionBackend;
+    readonly kvDtype: KvCacheDtype;
   };
+
+/**
+ * Paths through a live 8-bit-compute backend, one per cache dtype and
+ * promotion setting: `on` and `off` were created with
+ * `accumulationPromotion` true and false.
+ */
+export function fa3NeedlePaths(
+  name: string,
+  on: AttendBackendPair["on"],
+  off: AttendBackendPair["off"],
+): NeedlePath[] {
+  return (["fp8_e4m3", "int8"] as const).flatMap((kvDtype) =>
+    [
+      {
+        label: `${name} ${kvDtype}, promotion on`,
+        kind: "backend",
+        backend: on,
+        kvDtype,
+      },
+      {
+        label: `${name} ${kvDtype}, promotion off`,
+        kind: "backend",
+        backend: off,
+        kvDtype,
+      },
+    ] as const
+  );
+}
+
+/** The two backends {@linkcode fa3NeedlePaths} compares. */
+export interface AttendBackendPair {
+  readonly on: AttentionBackend;
+  readonly off: AttentionBackend;
+}
 
 /** The default paths: the oracle, storage through the backend, emulated compute. */
 export const NEEDLE_PATHS: readonly NeedlePath[] = [
@@ -155,12 +199,17 @@ export async function runNeedle(opts: NeedleOptions): Promise<NeedleCell[]> {
             ...layer,
             kvDtype: path.kvDtype,
             blockSize: 16,
-            ...(path.int8Scheme ? { int8Scheme: path.int8Scheme } : {}),
+            ...(path.kind === "storage" && path.int8Scheme
+              ? { int8Scheme: path.int8Scheme }
+              : {}),
           };
-          const scales = path.int8Scheme
+          const scales = path.kind === "storage" && path.int8Scheme
             ? DEFAULT_SCALES
             : estimateScales(trial.keys, trial.values, path.kvDtype);
-          out = (await attendThrough(opts.target.backend, config, {
+          const backend = path.kind === "backend"
+            ? path.backend
+            : opts.target.backend;
+          out = (await attendThrough(backend, config, {
             keys: trial.keys,
             values: trial.values,
             query: trial.query,
