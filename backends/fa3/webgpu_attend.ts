@@ -24,7 +24,7 @@ import {
 } from "../../webgpu/mod.ts";
 import type { Fa3Cache } from "./webgpu_cache.ts";
 import { checkEncode } from "./webgpu_attend_checks.ts";
-import { checkLength } from "./webgpu_cache_ops.ts";
+import { checkLength } from "../../webgpu/hnd_cache_ops.ts";
 import {
   KEYS_PER_PASS,
   SPLIT_KEYS,

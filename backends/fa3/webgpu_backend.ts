@@ -38,10 +38,10 @@ import {
   copyCachePages,
   encodeCacheWrite,
   writeCache,
-} from "./webgpu_cache_ops.ts";
+} from "../../webgpu/hnd_cache_ops.ts";
 import { fa3Pipelines, resolvePackedDot } from "./webgpu_kernels.ts";
 import { buildFa3Plan, type Fa3Plan } from "./webgpu_plan.ts";
-import { readCache } from "./webgpu_readback.ts";
+import { readCache } from "../../webgpu/hnd_readback.ts";
 import { type Fa3Settings, parseFa3Settings } from "./webgpu_settings.ts";
 
 /** What the WebGPU target serves: everything fa3 declares. */

@@ -15,7 +15,7 @@ import {
   createFa3WebGpuBackend,
   FA3_WEBGPU_CAPABILITIES,
 } from "./webgpu_backend.ts";
-import { readCodes } from "./webgpu_readback.ts";
+import { readCodes } from "../../webgpu/hnd_readback.ts";
 import { layerOf, named, SKIP_REASON } from "./webgpu_test_support.ts";
 
 const VARIANTS: Partial<LayerConfig>[] = [

@@ -19,7 +19,9 @@ import {
   pipelineCacheFor,
 } from "../../webgpu/mod.ts";
 import type { Fa3Settings, PackedDot } from "./webgpu_settings.ts";
-import cacheWrite from "./wgsl/cache_write.wgsl" with { type: "text" };
+import cacheWrite from "../../webgpu/wgsl/hnd_cache_write.wgsl" with {
+  type: "text",
+};
 import quantizeQ from "./wgsl/quantize_q.wgsl" with { type: "text" };
 import accumulate from "./wgsl/accumulate.wgsl" with { type: "text" };
 import dotBuiltin from "./wgsl/dot_builtin.wgsl" with { type: "text" };

@@ -26,7 +26,7 @@ import {
   Submission,
 } from "../../webgpu/mod.ts";
 import type { FlashinferCache } from "./webgpu_cache.ts";
-import { checkLength } from "./webgpu_cache_ops.ts";
+import { checkLength } from "../../webgpu/hnd_cache_ops.ts";
 import { decodeShape, PREFILL_KEYS_PER_PASS } from "./webgpu_kernels.ts";
 import type { FlashinferPlan } from "./webgpu_plan.ts";
 

@@ -39,10 +39,14 @@ import {
   copyCachePages,
   encodeCacheWrite,
   writeCache,
-} from "./webgpu_cache_ops.ts";
+} from "../../webgpu/hnd_cache_ops.ts";
 import { flashinferPipelines } from "./webgpu_kernels.ts";
 import { buildPlan, type FlashinferPlan } from "./webgpu_plan.ts";
-import { type CodeReadout, readCache, readCodes } from "./webgpu_readback.ts";
+import {
+  type CodeReadout,
+  readCache,
+  readCodes,
+} from "../../webgpu/hnd_readback.ts";
 
 /** What the WebGPU target serves: everything flashinfer declares. */
 export const FLASHINFER_WEBGPU_CAPABILITIES: BackendCapabilities =

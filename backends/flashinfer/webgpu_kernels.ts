@@ -18,7 +18,9 @@ import {
   pipelineCacheFor,
 } from "../../webgpu/mod.ts";
 import pagedKv from "./wgsl/paged_kv.wgsl" with { type: "text" };
-import cacheWrite from "./wgsl/cache_write.wgsl" with { type: "text" };
+import cacheWrite from "../../webgpu/wgsl/hnd_cache_write.wgsl" with {
+  type: "text",
+};
 import decodeSplit from "./wgsl/decode_split.wgsl" with { type: "text" };
 import decodeReduce from "./wgsl/decode_reduce.wgsl" with { type: "text" };
 import prefill from "./wgsl/prefill.wgsl" with { type: "text" };

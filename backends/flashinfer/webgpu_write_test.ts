@@ -1,4 +1,4 @@
-// The flashinfer cache write (wgsl/cache_write.wgsl) against core's codecs,
+// The flashinfer cache write (webgpu/wgsl/hnd_cache_write.wgsl) against core's codecs,
 // bit for bit, for every KV dtype of the layout, including values that hit
 // every rounding path (ties, saturation, subnormals, inf, NaN); padding
 // slots (-1) are skipped; copyBlocks copies codes and per-token-head

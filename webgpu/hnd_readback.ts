@@ -1,17 +1,17 @@
 /**
- * Read-back of cache slots, dequantized on the host with core's codecs (the
- * same products the kernels compute), for readCache() and tests. Each
+ * Read-back of cache slots in the HND paged layout (hnd_cache_ops.ts),
+ * dequantized on the host with core's codecs (the same products the kernels
+ * compute), for readCache() and tests. Each
  * distinct page is gathered into one scratch buffer, read back once.
  *
  * @module
  */
 
-import type { CacheReadout } from "../../core/backend.ts";
-import { type CodeArray, codecFor } from "../../core/codec.ts";
-import { dequantizeInt8PerTokenHead } from "../../core/int8.ts";
-import { Submission } from "../../webgpu/mod.ts";
-import type { FlashinferCache } from "./webgpu_cache.ts";
-import { checkSlot } from "./webgpu_cache_ops.ts";
+import type { CacheReadout } from "../core/backend.ts";
+import { type CodeArray, codecFor } from "../core/codec.ts";
+import { dequantizeInt8PerTokenHead } from "../core/int8.ts";
+import { checkSlot, type HndPagedCache } from "./hnd_cache_ops.ts";
+import { Submission } from "./submission.ts";
 
 /** Raw codes of some slots, in core's code array types (see codecFor()). */
 export interface CodeReadout {
@@ -27,7 +27,7 @@ export interface CodeReadout {
 
 /** Raw codes (and per_token_head scales) of `slots`. slots: shape [n], int32 */
 export async function readCodes(
-  cache: FlashinferCache,
+  cache: HndPagedCache,
   slots: Int32Array,
 ): Promise<CodeReadout> {
   slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
@@ -104,7 +104,7 @@ export async function readCodes(
 
 /** Dequantized K/V of `slots`. slots: shape [n], int32 */
 export async function readCache(
-  cache: FlashinferCache,
+  cache: HndPagedCache,
   slots: Int32Array,
 ): Promise<CacheReadout> {
   const codes = await readCodes(cache, slots);

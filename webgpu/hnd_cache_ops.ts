@@ -1,27 +1,56 @@
 /**
- * The flashinfer WebGPU cache writes: append_paged_kv_cache
- * (wgsl/cache_write.wgsl) and copy-on-write page copies, plus the input
- * checks they share with the read-backs. Inputs are validated before
+ * Cache writes for the HND paged layout that flashinfer's and fa3's WebGPU
+ * targets share: append_paged_kv_cache (wgsl/hnd_cache_write.wgsl) and
+ * copy-on-write page copies, plus the input checks they share with the
+ * read-backs (hnd_readback.ts). Inputs are validated before
  * anything reaches the GPU; both only submit, never wait.
  *
  * @module
  */
 
-import type { WriteInput } from "../../core/backend.ts";
+import type { WriteInput } from "../core/backend.ts";
+import type { LayerConfig } from "../core/layer.ts";
+import type { LayerKvScales } from "../core/scales.ts";
 import {
   checkDeviceWriteIo,
   type DeviceWork,
   type DeviceWriteIo,
-  fp32Bits,
-  grid2d,
-  packParams,
-  Submission,
-} from "../../webgpu/mod.ts";
-import type { FlashinferCache } from "./webgpu_cache.ts";
+} from "./device_attention.ts";
+import { fp32Bits, grid2d, packParams, Submission } from "./submission.ts";
+
+/**
+ * What the HND cache operations read from a layer's cache: the paged K/V
+ * buffers in the layout flashinfer's and fa3's WebGPU targets share
+ * ([numPages, numKvHeads, pageSize, headDim] codes packed into u32 words,
+ * K and V in separate buffers, per-token-head scales beside them).
+ */
+export interface HndPagedCache {
+  readonly config: LayerConfig;
+  readonly numBlocks: number;
+  readonly numSlots: number;
+  readonly scales: LayerKvScales;
+  readonly device: GPUDevice;
+  readonly pipelines: { readonly cacheWrite: GPUComputePipeline };
+  readonly perTokenHead: boolean;
+  /** u32 words per (slot, kv head) row. */
+  readonly wordsPerRow: number;
+  /** Bytes of one page of K (or of V). */
+  readonly pageBytes: number;
+  /** Bytes of one page of K scales (or of V scales); 0 without them. */
+  readonly pageScaleBytes: number;
+  readonly kPages: GPUBuffer;
+  readonly vPages: GPUBuffer;
+  /** [2, numPages, numKvHeads, pageSize] fp32, or a placeholder. */
+  readonly tokenScales: GPUBuffer;
+  /** Records a validation scope's outcome for throwTrackedErrors(). */
+  track(what: string, scope: Promise<GPUError | null>): void;
+  /** Throws the first error a tracked scope reported. */
+  throwTrackedErrors(): Promise<void>;
+}
 
 /** Throws when a slot is outside the cache (callers skip -1 padding first). */
 export function checkSlot(
-  cache: FlashinferCache,
+  cache: HndPagedCache,
   slot: number,
   where: string,
 ): void {
@@ -46,7 +75,7 @@ export function checkLength(name: string, got: number, want: number): void {
  * GPU-side errors are kept on the cache and thrown by its next attend or
  * read-back (see the cache's track()).
  */
-export function writeCache(cache: FlashinferCache, input: WriteInput): void {
+export function writeCache(cache: HndPagedCache, input: WriteInput): void {
   const { keys, values, slotMapping } = input;
   const row = cache.config.numKvHeads * cache.config.headDim;
   checkLength("keys", keys.length, slotMapping.length * row);
@@ -77,7 +106,7 @@ export function writeCache(cache: FlashinferCache, input: WriteInput): void {
  */
 export function encodeCacheWrite(
   encoder: GPUCommandEncoder,
-  cache: FlashinferCache,
+  cache: HndPagedCache,
   io: DeviceWriteIo,
 ): DeviceWork {
   const { numKvHeads, headDim, blockSize } = cache.config;
@@ -137,7 +166,7 @@ export function encodeCacheWrite(
  * goes through a one-page scratch buffer.
  */
 export function copyCachePages(
-  cache: FlashinferCache,
+  cache: HndPagedCache,
   pairs: Int32Array,
 ): void {
   if (pairs.length % 2 !== 0) {
