@@ -27,7 +27,6 @@ import {
 } from "../core/capabilities.ts";
 import { codecFor } from "../core/codec.ts";
 import type { LayerConfig } from "../core/layer.ts";
-import type { LayerKvScales } from "../core/scales.ts";
 import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
@@ -304,11 +303,17 @@ async function runOneHot(
       if (bad) failures.push(`  ${p.what}: ${bad}`);
     }
     if (failures.length > 0) {
+      // Up to four of each kind, so that a K fault shows beside V's.
+      const shown = ["  V:", "  K:"].flatMap((k) =>
+        failures.filter((f) => f.startsWith(k)).slice(0, 4)
+      );
       throw new ConformanceFailure(
         `${failures.length} of ${probes.length} one-hot probes name the wrong code (K scale ${scales.kScale}, zero point ${scales.kZeroPoint}; V scale ${scales.vScale}, zero point ${scales.vZeroPoint}; labels in [] are in units of x / scale):\n${
-          failures.slice(0, 8).join("\n")
+          shown.join("\n")
         }${
-          failures.length > 8 ? `\n  ... and ${failures.length - 8} more` : ""
+          failures.length > shown.length
+            ? `\n  ... and ${failures.length - shown.length} more`
+            : ""
         }\n  rule: ${ONE_HOT.rule}`,
       );
     }
