@@ -144,9 +144,9 @@ async function runOneHot(
               gapAt(layer, e, scales.vScale, scales.vZeroPoint, expect, kh),
             );
             if (bad) {
-              return `dim ${dd} (input ${values[i]} [${why(i)}]): output ${
+              return `dim ${dd} (input ${values[i]} [${why(i)}]): actual ${
                 out[dd]
-              }, stored V should decode to ${e} ${bad}`;
+              } expected ${e} (the stored V) ${bad}`;
             }
           }
           return undefined;
@@ -248,9 +248,9 @@ async function runOneHot(
                 (alpha * layer.scale);
               const bad = judge(got, e, gap);
               return bad
-                ? `input ${it.x} [${it.why}]: key recovered as ${got} from outputs ${
+                ? `input ${it.x} [${it.why}]: key recovered: actual ${got} expected ${e} (the stored K; outputs ${
                   out[0]
-                }, ${out[1]}; stored K should decode to ${e} ${bad}`
+                }, ${out[1]}) ${bad}`
                 : undefined;
             },
           });
