@@ -12,6 +12,7 @@ import { attendCases } from "./attend_cases.ts";
 import { type CaseResult, type ConformanceCase, hashString } from "./case.ts";
 import { contractCases } from "./contract_cases.ts";
 import { lowPrecisionCases } from "./low_precision_cases.ts";
+import { oneHotCases } from "./one_hot_cases.ts";
 import { addressMatches } from "./params.ts";
 import { NeedsReadCache, writeCases } from "./write_cases.ts";
 import type { BackendCapabilities } from "../core/capabilities.ts";
@@ -64,6 +65,7 @@ export interface ConformanceReport {
 export function conformanceCases(caps: BackendCapabilities): ConformanceCase[] {
   return [
     ...writeCases(caps),
+    ...oneHotCases(caps),
     ...attendCases(caps),
     ...contractCases(caps),
     ...lowPrecisionCases(caps),

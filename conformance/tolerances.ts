@@ -96,49 +96,37 @@ export function toleranceFor(dtype: KvCacheDtype): DtypeTolerance {
 /** The whole table, for docs and reports. */
 export const TOLERANCES: Readonly<Record<KvCacheDtype, DtypeTolerance>> = TABLE;
 
-const FP8 = {
-  fp8_e4m3: { mantissa: 3, minExp: -6, max: 448 },
-  fp8_e5m2: { mantissa: 2, minExp: -14, max: 57344 },
-} as const;
-
 /**
- * The largest error a correct 8-bit write may make on x: half a unit in the
- * last place of the format at |x| / scale (after saturation), times scale,
- * plus the slack of the fp32 quotient x / scale (4 fp32 ulps) that may move a
- * value across a rounding tie. For int8 per tensor: half a step (scale / 2),
- * or the distance to the clamped value.
+ * The one-hot attention check (one_hot_cases.ts), which names stored 8-bit
+ * codes through the kernel's read path when there is no readCache.
  *
- * @example Usage
- * ```ts
- * import { writeErrorBound } from "./tolerances.ts";
- * import assert from "node:assert/strict";
+ * A value passes when it lies within `fractionOfGap` (1/4) of the gap from
+ * the expected code value to its nearest neighbouring code value, so it
+ * could come from no other code. V is read through a one-key softmax (weight
+ * exactly 1): a kernel holding V or P in fp16 errs by at most 2^-11
+ * relative, far inside a quarter gap (the smallest relative gap between
+ * 8-bit codes is 1/(128 + |zeroPoint|) for int8, 1/15 for e4m3).
  *
- * // 1.0 in e4m3 sits where the step is 1/8: half of it, plus slack.
- * assert.ok(Math.abs(writeErrorBound("fp8_e4m3", 1, 1, 0) - 1 / 16) < 1e-6);
- * ```
+ * K is recovered as ln(out1 / out0) / (alpha * softmax scale) with the
+ * logit gap alpha * s * |k| = `logitGap` (6). With P and the normalizer held
+ * in fp16 (unit roundoff u = 2^-11) each output errs by about 3u, so the
+ * logarithm by about 6u to 8u (<= 2^-8); the recovered key's relative error
+ * is that over the logit gap, 2^-8 / 6 = 6.5e-4. A quarter gap is at least
+ * 1 / (4 * 137) = 1.8e-3 relative (int8 with zero point -7 or 9, q up to
+ * 128 + 9 steps from the zero point), about 3x the error, and far more for
+ * fp8.
+ *
+ * What this cannot see, unlike readCache's exact check: +0 against -0 (both
+ * give the same softmax), infinite keys (the logit is infinite; such inputs
+ * are left out: an e5m2 inf key is not probed), anything within a quarter
+ * gap (a decode that is off by less, e.g. a scale rounded differently), and
+ * slots outside the attended sequences. Backends that compute in 8 bits
+ * round P to 8 bits (1/254 absolute), too coarse to name a key's code: they
+ * get the V probes only.
  */
-export function writeErrorBound(
-  dtype: KvCacheDtype,
-  x: number,
-  scale: number,
-  zeroPoint: number,
-): number {
-  const y = Math.abs(x / scale);
-  const slack = 4 * 2 ** -23 * y * scale;
-  if (dtype === "fp8_e4m3" || dtype === "fp8_e5m2") {
-    const f = FP8[dtype];
-    const clamped = Math.min(y, f.max);
-    const exp = Math.max(
-      clamped > 0 ? Math.floor(Math.log2(clamped)) : f.minExp,
-      f.minExp,
-    );
-    const halfStep = 2 ** (exp - f.mantissa) / 2;
-    return (y - clamped + halfStep) * scale + slack;
-  }
-  if (dtype === "int8") {
-    const q = x / scale + zeroPoint;
-    const over = q > 127 ? q - 127 : q < -128 ? -128 - q : 0;
-    return (over + 0.5) * scale + slack;
-  }
-  return 0;
-}
+export const ONE_HOT = {
+  logitGap: 6,
+  fractionOfGap: 1 / 4,
+  rule:
+    "each output must name its stored code: within 1/4 of the gap between the codec's expected value and its nearest neighbouring code value (V: the output of a one-key softmax; K: ln(out[1] / out[0]) / (alpha * softmax scale) with a zero key beside it), NaN where the code is NaN, the same infinity where it is infinite",
+} as const;

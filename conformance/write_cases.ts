@@ -1,7 +1,11 @@
 /**
  * Cache-write cases: K/V scattered through a random slot mapping with
- * padding, read back through the backend's dequantized view, compared with
- * the format's rounding bound; slots not written must not change.
+ * padding, read back through the backend's dequantized view and compared
+ * EXACTLY with the core codec's own encode-then-decode of the input; slots
+ * not written must not change. Two kinds of input: random data (K and V from
+ * different ranges, with their own scales and zero points) and crafted
+ * values (conformance/special_values.ts: every tie, the inputs beside each,
+ * ±0, subnormals, values past the max, ±inf, NaN).
  *
  * @module
  */
@@ -10,17 +14,22 @@ import {
   type BackendCapabilities,
   unsupportedReasons,
 } from "../core/capabilities.ts";
+import { codecFor } from "../core/codec.ts";
 import { dtypeInfo } from "../core/dtype.ts";
 import type { LayerConfig } from "../core/layer.ts";
 import { estimateScales, type LayerKvScales } from "../core/scales.ts";
 import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
-import { compareArrays } from "./compare.ts";
 import { BLOCK_SIZES, caseDefaults, HEAD_DIMS } from "./defaults.ts";
 import { caseAddress, params } from "./params.ts";
 import { expectedDequantized, poisonValue } from "./scenario.ts";
-import { writeErrorBound } from "./tolerances.ts";
+import {
+  CRAFTED_SCALES,
+  craftedFor,
+  type CraftedScale,
+  type CraftedValues,
+} from "./special_values.ts";
 
 /** Scale choices: 1.0, amax-based, 16x smaller (saturates), 64x larger (tiny codes). */
 const SCALE_KINDS = ["one", "amax", "small", "large"] as const;
@@ -28,22 +37,39 @@ type ScaleKind = typeof SCALE_KINDS[number];
 
 interface WriteParams {
   cache: CacheKind;
-  scale: ScaleKind;
+  /** Crafted values at fixed scales instead of random data. */
+  input?: "crafted";
+  scale: ScaleKind | CraftedScale;
   headDim: number;
   blockSize: number;
   numKvHeads: number;
 }
 
+/**
+ * The rule every write case checks, for failure and skip messages.
+ */
+export const EXACT_RULE =
+  "the readout must equal, element by element with Object.is (NaN equals NaN, +0 and -0 differ), the core codec's encode-then-decode of the input (core/codec.ts; int8 per_token_head: core/int8.ts); decoding is fp32(code * scale) (int8: fp32((q - zeroPoint) * scale)), so at these scales equal decoded values mean equal codes";
+
 /** The write cases for one target's capabilities. */
 export function writeCases(caps: BackendCapabilities): ConformanceCase[] {
   const d = caseDefaults(caps);
   const base = { headDim: d.headDim, blockSize: d.blockSize, numKvHeads: 2 };
+  const quantized = (c: CacheKind) =>
+    dtypeInfo(cacheKindInfo(c).dtype).quantized;
   const rows: WriteParams[] = [
     ...params().combine("cache", CACHE_KINDS).combine("scale", SCALE_KINDS)
       .filter((r) =>
-        dtypeInfo(cacheKindInfo(r.cache).dtype).quantized &&
-          r.cache !== "int8_pth" || r.scale === "amax"
-      ).rows.map((r) => ({ ...r, ...base })),
+        quantized(r.cache) && r.cache !== "int8_pth" || r.scale === "amax"
+      )
+      .rows.map((r) => ({ ...r, ...base })),
+    // Crafted inputs: 8-bit formats at a power-of-two and an odd scale,
+    // 16/32-bit formats (which ignore scales) once.
+    ...CACHE_KINDS.flatMap((cache) =>
+      (quantized(cache) ? (["pow2", "odd"] as const) : (["one"] as const)).map((
+        scale,
+      ) => ({ cache, input: "crafted" as const, scale, ...base }))
+    ),
     ...HEAD_DIMS.map((headDim) => ({
       cache: "fp8_e4m3" as CacheKind,
       scale: "amax" as ScaleKind,
@@ -93,7 +119,11 @@ function layerFor(p: WriteParams): LayerConfig {
   };
 }
 
-function scalesFor(
+/** K in [-1, 1] (zero point: [-0.5, 1.5]), V in [-0.3, 2.5]: different scales and zero points. */
+const K_RANGE = { plain: [-1, 1], zeroPoint: [-0.5, 1.5] } as const;
+const V_RANGE = [-0.3, 2.5] as const;
+
+function randomScales(
   p: WriteParams,
   keys: Float32Array,
   values: Float32Array,
@@ -103,7 +133,9 @@ function scalesFor(
   const est = estimateScales(keys, values, layer.kvDtype, {
     zeroPoint: info.zeroPoint,
   });
-  const factor = { one: 0, amax: 1, small: 1 / 16, large: 64 }[p.scale];
+  const factor = { one: 0, amax: 1, small: 1 / 16, large: 64 }[
+    p.scale as ScaleKind
+  ];
   if (factor === 0) {
     return { kScale: 1, vScale: 1, kZeroPoint: 0, vZeroPoint: 0 };
   }
@@ -115,27 +147,103 @@ function scalesFor(
   };
 }
 
+/** The crafted scales of a case: 16/32-bit caches ignore them; zero points only with int8_zp. */
+export function craftedScales(
+  cache: CacheKind,
+  scale: CraftedScale | "one",
+): LayerKvScales {
+  if (scale === "one") {
+    return { kScale: 1, vScale: 1, kZeroPoint: 0, vZeroPoint: 0 };
+  }
+  const s = CRAFTED_SCALES[scale];
+  const zp = cacheKindInfo(cache).zeroPoint;
+  return {
+    kScale: s.kScale,
+    vScale: s.vScale,
+    kZeroPoint: zp ? s.kZeroPoint : 0,
+    vZeroPoint: zp ? s.vZeroPoint : 0,
+  };
+}
+
+/** Crafted K and V for a layer, cycled to whole tokens of numKvHeads * headDim. */
+export function craftedKv(
+  layer: LayerConfig,
+  scales: LayerKvScales,
+): {
+  keys: CraftedValues;
+  values: CraftedValues;
+  tokens: number;
+} {
+  const side = (scale: number, zeroPoint: number) =>
+    craftedFor({
+      kvDtype: layer.kvDtype,
+      perTokenHead: layer.int8Scheme === "per_token_head",
+      scale,
+      zeroPoint,
+      headDim: layer.headDim,
+    });
+  const k = side(scales.kScale, scales.kZeroPoint);
+  const v = side(scales.vScale, scales.vZeroPoint);
+  const row = layer.numKvHeads * layer.headDim;
+  const tokens = Math.ceil(Math.max(k.x.length, v.x.length) / row);
+  return {
+    keys: cycle(k, tokens * row),
+    values: cycle(v, tokens * row),
+    tokens,
+  };
+}
+
+function cycle(c: CraftedValues, n: number): CraftedValues {
+  const bits = new Uint32Array(c.x.buffer, c.x.byteOffset, c.x.length);
+  const out = new Uint32Array(n);
+  const why: string[] = [];
+  for (let i = 0; i < n; i++) {
+    out[i] = bits[i % bits.length];
+    why.push(c.why[i % c.why.length]);
+  }
+  return { x: new Float32Array(out.buffer), why };
+}
+
 async function runWrite(ctx: CaseContext, layer: LayerConfig, p: WriteParams) {
   const { backend, rand } = ctx;
   if (!backend.readCache) {
     return skipNoRead();
   }
   const row = layer.numKvHeads * layer.headDim;
-  const numBlocks = 6;
-  const numSlots = numBlocks * layer.blockSize;
-  const [lo, hi] = cacheKindInfo(p.cache).zeroPoint ? [-0.5, 1.5] : [-1, 1];
-  const gen = (n: number) =>
+  const uniform = (n: number, [lo, hi]: readonly [number, number]) =>
     Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
-  const n = Math.min(numSlots - 2, 2 * layer.blockSize + 3);
-  const keys = gen(n * row), values = gen(n * row);
-  const scales = scalesFor(p, keys, values, layer);
+  const kRange = cacheKindInfo(p.cache).zeroPoint
+    ? K_RANGE.zeroPoint
+    : K_RANGE.plain;
+  let keys: Float32Array, values: Float32Array, scales: LayerKvScales;
+  let whyK: readonly string[] | undefined, whyV: readonly string[] | undefined;
+  let n: number, numBlocks: number;
+  if (p.input === "crafted") {
+    scales = craftedScales(p.cache, p.scale as CraftedScale | "one");
+    const c = craftedKv(layer, scales);
+    (keys = c.keys.x, values = c.values.x, n = c.tokens);
+    (whyK = c.keys.why, whyV = c.values.why);
+    numBlocks = Math.max(6, Math.ceil((n * 3) / 2 / layer.blockSize));
+  } else {
+    numBlocks = 6;
+    n = Math.min(numBlocks * layer.blockSize - 2, 2 * layer.blockSize + 3);
+    keys = uniform(n * row, kRange);
+    values = uniform(n * row, V_RANGE);
+    scales = randomScales(p, keys, values, layer);
+  }
+  const numSlots = numBlocks * layer.blockSize;
   const cache = await backend.createCache(layer, { numBlocks, scales });
   try {
     // Background: every slot holds valid data first, so a write that lands
     // in the wrong slot, or a padding row that gets written, shows.
     const all = Int32Array.from({ length: numSlots }, (_, i) => i);
-    const bg = gen(numSlots * row).map((x) => x / 2);
-    await backend.write(cache, { keys: bg, values: bg, slotMapping: all });
+    const half = (r: readonly [number, number]) =>
+      uniform(numSlots * row, r).map((x) => x / 2);
+    await backend.write(cache, {
+      keys: half(kRange),
+      values: half(V_RANGE),
+      slotMapping: all,
+    });
     const before = await backend.readCache(cache, all);
 
     const slots = shuffled(rand, numSlots).slice(0, n);
@@ -162,102 +270,113 @@ async function runWrite(ctx: CaseContext, layer: LayerConfig, p: WriteParams) {
     });
     const after = await backend.readCache(cache, all);
 
-    let maxErr = 0;
-    const quantized = dtypeInfo(layer.kvDtype).quantized;
     for (
-      const [which, data, read, scale, zp] of [
-        ["keys", keys, after.keys, scales.kScale, scales.kZeroPoint],
-        ["values", values, after.values, scales.vScale, scales.vZeroPoint],
+      const [which, data, read, scale, zp, why] of [
+        ["keys", keys, after.keys, scales.kScale, scales.kZeroPoint, whyK],
+        [
+          "values",
+          values,
+          after.values,
+          scales.vScale,
+          scales.vZeroPoint,
+          whyV,
+        ],
       ] as const
     ) {
-      const expected = new Float32Array(numSlots * row);
-      expected.set(which === "keys" ? before.keys : before.values);
-      const input = new Float32Array(numSlots * row);
-      const exact = new Set<number>();
-      for (let t = 0; t < n; t++) {
-        const at = slots[t] * row;
-        input.set(data.subarray(t * row, (t + 1) * row), at);
-        // 16/32-bit: the exact codec result; 8-bit: the original, within
-        // the format's rounding.
-        expected.set(
-          quantized
-            ? data.subarray(t * row, (t + 1) * row)
-            : expectedDequantized(
-              layer,
-              data.subarray(t * row, (t + 1) * row),
-              scale,
-              zp,
-            ),
-          at,
-        );
-        exact.add(slots[t]);
-      }
-      const bound = boundFor(layer, input, scale, zp, exact, row);
-      const c = compareArrays(
-        read,
-        expected,
-        bound,
-        (i) =>
-          `${which} slot ${Math.floor(i / row)} element ${i % row}${
-            exact.has(Math.floor(i / row))
-              ? ""
-              : " (not written: must be unchanged)"
-          }`,
+      const expected = new Float32Array(
+        which === "keys" ? before.keys : before.values,
       );
-      maxErr = Math.max(maxErr, c.maxAbsError);
-      if (!c.ok) {
+      const rounded = expectedDequantized(layer, data, scale, zp);
+      const tokenOf = new Map<number, number>();
+      for (let t = 0; t < n; t++) {
+        expected.set(rounded.subarray(t * row, (t + 1) * row), slots[t] * row);
+        tokenOf.set(slots[t], t);
+      }
+      const describe = (i: number) => {
+        const slot = Math.floor(i / row), e = i % row;
+        const where = `${which} slot ${slot} head ${
+          Math.floor(e / layer.headDim)
+        } dim ${e % layer.headDim}`;
+        const t = tokenOf.get(slot);
+        if (t === undefined) return `${where} (not written: must be unchanged)`;
+        const at = t * row + e;
+        return `${where}: input ${show(data[at])}${why ? ` [${why[at]}]` : ""}`;
+      };
+      const codes = codeNamer(layer, scale, zp);
+      const c = compareExact(read, expected, describe, codes);
+      if (c.mismatches > 0) {
         throw new ConformanceFailure(
-          `${c.mismatches} ${which} elements read back wrong (bound: ${
-            describeBound(layer)
-          }):\n${c.table}`,
+          `${c.mismatches} ${which} elements read back wrong (${
+            which === "keys" ? "K" : "V"
+          } scale ${scale}, zero point ${zp}; labels in [] are in units of x / scale):\n${c.table}\n  exact rule: ${EXACT_RULE}`,
         );
       }
     }
-    return { maxAbsError: maxErr };
+    return { tokens: n };
   } finally {
     await backend.disposeCache?.(cache);
   }
 }
 
-/**
- * Exact for 16/32-bit caches and for slots that were not written; for 8-bit,
- * the format's rounding of the original value.
- */
-function boundFor(
+/** For per-tensor 8-bit caches, names the code a decoded value comes from. */
+function codeNamer(
   layer: LayerConfig,
-  input: Float32Array,
   scale: number,
   zp: number,
-  written: ReadonlySet<number>,
-  row: number,
-): (i: number) => number {
-  if (!dtypeInfo(layer.kvDtype).quantized) return () => 0;
-  const perTokenHead = layer.int8Scheme === "per_token_head";
-  return (i) => {
-    const slot = Math.floor(i / row);
-    if (!written.has(slot)) return 0;
-    if (perTokenHead) {
-      const h = Math.floor((i % row) / layer.headDim);
-      let amax = 0;
-      for (let d = 0; d < layer.headDim; d++) {
-        amax = Math.max(
-          amax,
-          Math.abs(input[slot * row + h * layer.headDim + d]),
-        );
-      }
-      // Half a step of the head's own scale, amax / 127, plus fp32 slack.
-      return (0.5 * amax / 127) * (1 + 2 ** -20);
-    }
-    return writeErrorBound(layer.kvDtype, input[i], scale, zp);
+): (v: number) => string {
+  if (
+    !dtypeInfo(layer.kvDtype).quantized || layer.int8Scheme === "per_token_head"
+  ) {
+    return () => "";
+  }
+  const codec = codecFor(layer.kvDtype);
+  const byValue: [number, number][] = [];
+  const lo = layer.kvDtype === "int8" ? -128 : 0, hi = lo + 255;
+  for (let c = lo; c <= hi; c++) byValue.push([codec.decode(c, scale, zp), c]);
+  return (v) => {
+    const hit = byValue.find(([x]) => Object.is(x, v) || (v !== v && x !== x));
+    if (!hit) return " (no code decodes to this)";
+    const c = hit[1];
+    return layer.kvDtype === "int8"
+      ? ` (code ${c})`
+      : ` (code 0x${c.toString(16).padStart(2, "0")})`;
   };
 }
 
-function describeBound(layer: LayerConfig): string {
-  if (!dtypeInfo(layer.kvDtype).quantized) return "bit-exact";
-  return layer.int8Scheme === "per_token_head"
-    ? "half an int8 step of amax/127 per token and head"
-    : `half a ${layer.kvDtype} unit in the last place at x/scale, times scale`;
+/** Object.is element by element (NaN equals NaN; +0 and -0 differ). */
+function compareExact(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  describe: (i: number) => string,
+  code: (v: number) => string,
+): { mismatches: number; table: string } {
+  if (actual.length !== expected.length) {
+    return {
+      mismatches: Math.max(actual.length, expected.length),
+      table: `  length: actual ${actual.length} expected ${expected.length}`,
+    };
+  }
+  let mismatches = 0;
+  const rows: string[] = [];
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Object.is(a, e)) continue;
+    mismatches++;
+    if (rows.length < 8) {
+      rows.push(
+        `  ${describe(i)} -> actual ${show(a)}${code(a)} expected ${show(e)}${
+          code(e)
+        }`,
+      );
+    }
+  }
+  if (mismatches > rows.length) {
+    rows.push(`  ... and ${mismatches - rows.length} more`);
+  }
+  return { mismatches, table: rows.join("\n") };
 }
+
+const show = (v: number) => Object.is(v, -0) ? "-0" : String(v);
 
 function shuffled(rand: () => number, n: number): number[] {
   const a = [...Array(n).keys()];
@@ -271,12 +390,14 @@ function shuffled(rand: () => number, n: number): number[] {
 /** Marker error: the case needs readCache and the backend has none. */
 export class NeedsReadCache extends Error {
   constructor() {
-    super(
-      "the backend has no readCache: cache writes are checked through the attention cases only",
-    );
+    super(NO_READ_CACHE);
     this.name = "NeedsReadCache";
   }
 }
+
+/** What is lost without readCache; kept beside the onehot: cases' bounds it describes. */
+const NO_READ_CACHE =
+  "the backend has no readCache, so stored codes cannot be checked exactly; the onehot: cases check the same crafted 8-bit inputs through attention instead, which is weaker: a value must only land within a quarter of the gap to its neighbouring codes (K recovered from a softmax ratio, V read through a one-key softmax), +0 and -0 cannot be told apart, infinite keys cannot be probed, 16/32-bit caches get no crafted check, and slots outside the attended sequences are not checked";
 
 function skipNoRead(): never {
   throw new NeedsReadCache();

@@ -54,7 +54,34 @@ export type Fault =
   /** copyBlocks copies codes but not the per-token-head scales. */
   | "copyDropsScales"
   /** The first cache attended with a plan sticks to that plan object. */
-  | "planHoldsLayer";
+  | "planHoldsLayer"
+  // --- Stream H1 (exact cache writes): encoder faults, see WriteFault. ---
+  | WriteFault;
+
+/**
+ * Encoder bugs a backend author makes in a cache write (stream H1). Each is
+ * one realistic single bug, planted after the correct codec so that
+ * core/codec.ts stays untouched.
+ */
+export type WriteFault =
+  /** fp8 and int8 ties round away from zero instead of to even. */
+  | "roundHalfAway"
+  /** fp8 and int8 round toward zero. */
+  | "truncates"
+  /** e4m3: ±inf encodes as NaN instead of saturating to ±448. */
+  | "e4m3InfToNan"
+  /** e5m2: ±inf saturates to ±57344 instead of staying inf. */
+  | "e5m2SaturatesInf"
+  /** int8: NaN encodes as -128 instead of the zero point. */
+  | "int8NanToMin"
+  /** fp8: subnormal results are flushed to (signed) zero. */
+  | "flushSubnormals"
+  /** -0 is stored as +0 (fp8, fp16, bf16). */
+  | "negZeroLost"
+  /** V is dequantized with K's scale and zero point. */
+  | "vUsesKScale"
+  /** roundHalfAway in a backend without readCache: only onehot: cases see it. */
+  | "hiddenRoundHalfAway";
 
 /** Narrower than the reference's, so that undeclared combinations exist. */
 export const CAPABILITIES: BackendCapabilities = {
@@ -109,12 +136,21 @@ function createFaulty(
         codes: codes as Int8Array,
         scales: s,
       });
+      plantWriteFault(
+        fault,
+        c,
+        x,
+        codes,
+        (i) => s[Math.floor(i / c.headDim)],
+        0,
+      );
     } else {
       const sc = which === "k" ? cache.scales.kScale : cache.scales.vScale;
       const zp = which === "k"
         ? cache.scales.kZeroPoint
         : cache.scales.vZeroPoint;
       cache.codec.encodeArray(x, codes, sc, zp);
+      plantWriteFault(fault, c, x, codes, () => sc, zp);
     }
   };
   const get = (cache: Cache, which: "k" | "v", slot: number): Float32Array => {
@@ -136,10 +172,10 @@ function createFaulty(
         out,
       );
     }
-    const sc = which === "k" ? cache.scales.kScale : cache.scales.vScale;
-    const zp = which === "k"
-      ? cache.scales.kZeroPoint
-      : cache.scales.vZeroPoint;
+    // vUsesKScale (stream H1): V dequantized with K's scale and zero point.
+    const asK = which === "k" || fault === "vUsesKScale";
+    const sc = asK ? cache.scales.kScale : cache.scales.vScale;
+    const zp = asK ? cache.scales.kZeroPoint : cache.scales.vZeroPoint;
     cache.codec.decodeArray(codes, out, sc, zp);
     if (fault === "scaleTwice" && cache.codec.bytes === 1 && !pth(c)) {
       for (let i = 0; i < r; i++) out[i] = Math.fround(out[i] * sc);
@@ -298,7 +334,83 @@ export function faultyBackend(
       target: "reference",
       capabilities,
       probe: () => ({ available: true }),
-      create: () => createFaulty(fault, capabilities),
+      create: () => hideReadCache(fault, createFaulty(fault, capabilities)),
     }],
   });
+}
+
+// --- Stream H1 (exact cache writes): the planted encoder faults. ---
+
+/** hiddenRoundHalfAway: the same backend with readCache removed. */
+function hideReadCache(
+  fault: Fault,
+  backend: AttentionBackend<Cache>,
+): AttentionBackend<Cache> {
+  if (fault !== "hiddenRoundHalfAway") return backend;
+  const { readCache: _, ...rest } = backend;
+  return rest;
+}
+
+const FP8_FAULTY = {
+  fp8_e4m3: { last: 0x7e, expMask: 0x78 },
+  fp8_e5m2: { last: 0x7b, expMask: 0x7c },
+} as const;
+
+/**
+ * Rewrites the correct codes of one written row the way the planted encoder
+ * bug would have produced them. scaleOf(i) is element i's scale.
+ */
+function plantWriteFault(
+  fault: Fault,
+  c: LayerConfig,
+  x: Float32Array,
+  codes: CodeArray,
+  scaleOf: (i: number) => number,
+  zp: number,
+): void {
+  const f = fault === "hiddenRoundHalfAway" ? "roundHalfAway" : fault;
+  if (c.kvDtype === "fp16" || c.kvDtype === "bf16") {
+    if (f !== "negZeroLost") return;
+    for (let i = 0; i < x.length; i++) if (codes[i] === 0x8000) codes[i] = 0;
+    return;
+  }
+  const codec = codecFor(c.kvDtype);
+  for (let i = 0; i < x.length; i++) {
+    const s = Math.fround(scaleOf(i));
+    const y = Math.fround(x[i] / s);
+    if (c.kvDtype === "int8") {
+      codes[i] = faultyInt8(f, y, zp, codes[i]);
+      continue;
+    }
+    if (c.kvDtype !== "fp8_e4m3" && c.kvDtype !== "fp8_e5m2") continue;
+    const fmt = FP8_FAULTY[c.kvDtype];
+    const code = codes[i], sign = code & 0x80, mag = code & 0x7f;
+    const value = (m: number) => codec.decode(m, 1, 0);
+    const a = Math.abs(y);
+    if (f === "roundHalfAway" && mag < fmt.last) {
+      // A tie that went to the even code below goes up instead.
+      if (a === (value(mag) + value(mag + 1)) / 2) codes[i] = sign | (mag + 1);
+    } else if (f === "truncates" && mag > 0 && mag <= fmt.last) {
+      if (value(mag) > a) codes[i] = sign | (mag - 1);
+    } else if (f === "e4m3InfToNan" && c.kvDtype === "fp8_e4m3") {
+      if (a === Infinity) codes[i] = 0x7f;
+    } else if (f === "e5m2SaturatesInf" && c.kvDtype === "fp8_e5m2") {
+      if (a === Infinity) codes[i] = sign | 0x7b;
+    } else if (f === "flushSubnormals") {
+      if ((mag & fmt.expMask) === 0) codes[i] = sign;
+    } else if (f === "negZeroLost") {
+      if (code === 0x80) codes[i] = 0;
+    }
+  }
+}
+
+function faultyInt8(f: Fault, y: number, zp: number, code: number): number {
+  const clamp = (q: number) => Math.max(-128, Math.min(127, q));
+  if (f === "int8NanToMin" && y !== y) return -128;
+  if (!isFinite(y)) return code;
+  if (f === "roundHalfAway" && Math.abs(y % 1) === 0.5) {
+    return clamp(Math.sign(y) * Math.ceil(Math.abs(y)) + zp);
+  }
+  if (f === "truncates") return clamp(Math.trunc(y) + zp);
+  return code;
 }
