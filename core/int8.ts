@@ -182,10 +182,9 @@ export interface Int8PerTokenHead {
  * value is encoded as {@linkcode encodeInt8} does with that scale and zero
  * point 0. Infinities and NaN are left out of amax (they would turn the whole
  * head into zeros); then +inf clamps to 127, -inf to -128, and NaN encodes
- * as 0. A head whose
- * amax is 0, or so small that amax / 127 underflows fp32, gets scale 1: every
- * code is then 0, which holds those values to within 2^-142, and decoding
- * never meets a zero scale.
+ * as 0. A head whose amax is 0, or so small that amax / 127 underflows fp32,
+ * gets scale 1: every code is then 0, which holds those values to within
+ * 2^-142, and decoding never meets a zero scale.
  *
  * @param src Values, shape [numTokens, numHeads, headDim] row-major, dtype float32.
  * @param out Reused output buffers; allocated when omitted.
