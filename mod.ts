@@ -88,3 +88,24 @@ export type {
   RequestStream,
 } from "./engine/request_stream.ts";
 export { Transformer } from "./engine/transformer.ts";
+export type { ModelOpsTarget } from "./engine/model_loader.ts";
+export type { Sampler } from "./engine/sampler.ts";
+export type { StopChecker } from "./engine/stop_checker.ts";
+export type {
+  Activation,
+  ModelParams,
+  RopeParams,
+  RopeScaling,
+} from "./engine/model_params.ts";
+export type { LayerWeights, ModelWeights } from "./engine/weights.ts";
+export type { ChatMessage, ModelTokenizer } from "./engine/tokenizer.ts";
+export {
+  type ModelOps,
+  OPS_TARGETS,
+  type OpsTarget,
+  type PackedMatmulOptions,
+  type PackedMatrix,
+} from "./engine/model_ops.ts";
+export type { Matrix } from "./engine/matmul.ts";
+export type { RmsNormOptions } from "./engine/ops.ts";
+export type { RopeTable } from "./engine/rope.ts";
