@@ -32,7 +32,7 @@ export interface RequestResult {
   readonly finishReason: FinishReason;
   /** Tokens in the prompt, for usage reporting. */
   readonly promptTokens: number;
-  /** Output tokens generated, for usage reporting. */
+  /** Output tokens generated, for usage reporting; unlike tokenIds, counts a final EOS. */
   readonly completionTokens: number;
 }
 
