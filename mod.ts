@@ -59,6 +59,7 @@ export {
   type EngineTokenizer,
 } from "./engine/engine.ts";
 export { loadEngine, type LoadEngineOptions } from "./engine/engine_load.ts";
+export type { ModelOpsTarget } from "./engine/model_loader.ts";
 export {
   DEFAULT_SAMPLING,
   type SamplingParams,
@@ -87,4 +88,35 @@ export type {
   RequestResult,
   RequestStream,
 } from "./engine/request_stream.ts";
-export { Transformer } from "./engine/transformer.ts";
+export {
+  Transformer,
+  type TransformerOptions,
+  type TransformerParts,
+} from "./engine/transformer.ts";
+// Types that public fields of RequestStream and Transformer name, exported
+// so that the documented API is complete (deno doc --lint's private-type-ref).
+export type { Sampler } from "./engine/sampler.ts";
+export type { StopChecker } from "./engine/stop_checker.ts";
+export type {
+  Activation,
+  ModelParams,
+  RopeParams,
+  RopeScaling,
+} from "./engine/model_params.ts";
+export type { LayerWeights, ModelWeights } from "./engine/weights.ts";
+export type { ChatMessage, ModelTokenizer } from "./engine/tokenizer.ts";
+export {
+  type ModelOps,
+  OPS_TARGETS,
+  type OpsTarget,
+  type PackedMatmulOptions,
+  type PackedMatrix,
+} from "./engine/model_ops.ts";
+export type { Matrix } from "./engine/matmul.ts";
+export type { RmsNormOptions } from "./engine/ops.ts";
+export type { RopeTable } from "./engine/rope.ts";
+export {
+  SAFETENSORS_DTYPES,
+  type SafetensorsDtype,
+  type Tensor,
+} from "./engine/safetensors.ts";

@@ -22,12 +22,15 @@ export interface AttentionBatch {
    * row-major; entries past a sequence's last block are ignored (use -1).
    */
   readonly blockTables: Int32Array;
+  /** Columns of blockTables: the row stride, not a per-sequence count. */
   readonly maxBlocksPerSeq: number;
+  /** Tokens per cache block; must match the cache the batch runs against. */
   readonly blockSize: number;
 }
 
 /** A validated batch plus the metadata derived from it. */
 export interface PlannedBatch extends AttentionBatch {
+  /** Sequences in the batch (seqLens.length). */
   readonly numSeqs: number;
   /** Total query tokens (rows of the query tensor). */
   readonly numTokens: number;
@@ -35,15 +38,19 @@ export interface PlannedBatch extends AttentionBatch {
   readonly tokenSeq: Int32Array;
   /** Absolute position of each query token. shape [numTokens], int32 */
   readonly tokenPos: Int32Array;
+  /** Longest query among the sequences; kernels size their tiles from it. */
   readonly maxQueryLen: number;
+  /** Longest seqLens entry, the most cached tokens one sequence attends to. */
   readonly maxSeqLen: number;
   /** Sequences with exactly one query token. */
   readonly numDecodes: number;
+  /** Sequences with more than one query token (numSeqs - numDecodes). */
   readonly numPrefills: number;
 }
 
 /** A batch description that does not add up; the message names the field. */
 export class BatchError extends RangeError {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BatchError";

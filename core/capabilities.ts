@@ -15,12 +15,17 @@ export type SizeSet =
 
 /** What a backend (on one target) can do. */
 export interface BackendCapabilities {
+  /** Cache element types the backend can store and attend over. */
   readonly kvDtypes: readonly KvCacheDtype[];
   /** int8 scale granularities; empty when int8 is not in kvDtypes. */
   readonly int8Schemes: readonly Int8Scheme[];
+  /** Supported head sizes (`headDim`); kernels are often specialised per size. */
   readonly headDims: SizeSet;
+  /** Supported tokens per cache block. */
   readonly blockSizes: SizeSet;
+  /** Attention patterns the backend masks for (full, sliding window). */
   readonly layerKinds: readonly LayerKind[];
+  /** Whether the backend applies a logit soft-cap; without it such layers go elsewhere. */
   readonly softCap: boolean;
   /** Computes QK^T and PV in 8 bits (changes numerics: opt-in only). */
   readonly lowPrecisionCompute: boolean;
@@ -138,6 +143,7 @@ export function unsupportedReasons(
 
 /** A layer given to a backend that does not declare support for it. */
 export class UnsupportedLayerError extends RangeError {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnsupportedLayerError";

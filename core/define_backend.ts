@@ -14,6 +14,7 @@ import { KV_CACHE_DTYPES } from "./dtype.ts";
 
 /** A backend definition that breaks the contract; the message lists every problem. */
 export class BackendDefinitionError extends TypeError {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BackendDefinitionError";

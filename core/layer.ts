@@ -14,10 +14,13 @@ export type LayerKind = "full" | "sliding_window";
 export interface LayerSpec {
   /** Layer index in the model, from 0. */
   readonly index: number;
+  /** Which keys a query may see: the whole prefix, or a window of them. */
   readonly kind: LayerKind;
+  /** Query (attention) heads. */
   readonly numQHeads: number;
   /** numQHeads must be a multiple of it; 1 is MQA, numQHeads is MHA. */
   readonly numKvHeads: number;
+  /** Elements per head vector, the same for q, k and v. */
   readonly headDim: number;
   /**
    * Tokens a query sees, itself included: key j is visible from position p
@@ -33,6 +36,7 @@ export interface LayerSpec {
 
 /** A layer together with how its KV cache is stored. */
 export interface LayerConfig extends LayerSpec {
+  /** Element type of the stored K and V; the 8-bit dtypes need scales. */
   readonly kvDtype: KvCacheDtype;
   /** Only meaningful for int8. @default "per_tensor" */
   readonly int8Scheme?: Int8Scheme;

@@ -20,14 +20,19 @@ export const MODEL_TYPES = [
 
 /** The attention-relevant view of a model. */
 export interface ModelSpec {
+  /** For reports and messages: the caller's name, else `_name_or_path`, else the model type. */
   readonly name: string;
+  /** config.json `model_type`; decides how layer kinds and scales are read. */
   readonly modelType: typeof MODEL_TYPES[number];
+  /** Weight and activation dtype (`torch_dtype`, fp32 when absent); `auto` caches use it. */
   readonly dtype: ModelDtype;
+  /** One spec per decoder layer, in model order (`layers[i].index === i`). */
   readonly layers: readonly LayerSpec[];
 }
 
 /** A config.json this parser cannot use; the message names the field. */
 export class ModelConfigError extends TypeError {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ModelConfigError";

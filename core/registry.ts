@@ -18,6 +18,7 @@ export type BackendLoader = () => Promise<BackendDefinition>;
 
 /** A backend that could not be found or loaded; the message says what to do. */
 export class BackendLoadError extends Error {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BackendLoadError";
@@ -95,6 +96,11 @@ export async function loadBackendModule(
 export class BackendRegistry {
   #builtins: ReadonlyMap<string, BackendLoader>;
 
+  /**
+   * Creates a registry over the built-ins; modules need no registration.
+   *
+   * @param builtins Loaders by name, in priority order (the order `names` reports).
+   */
   constructor(builtins: Readonly<Record<string, BackendLoader>>) {
     this.#builtins = new Map(Object.entries(builtins));
   }

@@ -17,9 +17,13 @@ import {
 
 /** One layer's K and V scales and zero points (zero points: int8 only). */
 export interface LayerKvScales {
+  /** Keys are stored as k / kScale; positive and finite, held as fp32 by kernels. */
   readonly kScale: number;
+  /** Values are stored as v / vScale; positive and finite, held as fp32 by kernels. */
   readonly vScale: number;
+  /** Integer -128..127 added to int8 key codes; 0 for every other dtype. */
   readonly kZeroPoint: number;
+  /** Integer -128..127 added to int8 value codes; 0 for every other dtype. */
   readonly vZeroPoint: number;
 }
 

@@ -21,6 +21,7 @@ import type { ModelSpec } from "./model_config.ts";
 
 /** A backend definition with each of its targets probed on this machine. */
 export interface ProbedBackend {
+  /** The validated definition, as loaded from the registry. */
   readonly definition: BackendDefinition;
   /** Availability per target the definition ships. */
   readonly availability: ReadonlyMap<Target, Availability>;
@@ -33,31 +34,42 @@ export type SkipLayer = number | "sliding_window";
 export interface SelectOptions {
   /** `auto` stores the cache in the model dtype. @default "auto" */
   readonly kvCacheDtype?: KvCacheDtype | "auto";
-  /** @default "per_tensor" */
+  /** Scale granularity for int8 caches; ignored for other dtypes. @default "per_tensor" */
   readonly int8Scheme?: Int8Scheme;
-  /** @default 16 */
+  /** Tokens per cache block, the same for every layer. @default 16 */
   readonly blockSize?: number;
   /** Layers kept in the model dtype. @default [] */
   readonly skipLayers?: readonly SkipLayer[];
   /** Pin one backend (by name) for every layer. */
   readonly backend?: string;
-  /** @default "auto" */
+  /**
+   * Restrict every layer to one target; `auto` tries hardware targets first
+   * and falls back to software ones. @default "auto"
+   */
   readonly target?: Target | "auto";
 }
 
 /** Why one backend/target was not chosen for a layer. */
 export interface Rejection {
+  /** The rejected backend's name. */
   readonly backend: string;
+  /** The target of that backend that was tried. */
   readonly target: Target;
+  /** Every reason it cannot serve the layer, each a sentence a user can act on. */
   readonly reasons: readonly string[];
 }
 
 /** The choice for one layer, with its reasons. */
 export interface LayerDecision {
+  /** The layer's spec with the cache dtype, int8 scheme and block size chosen. */
   readonly layer: LayerConfig;
+  /** Name of the chosen backend. */
   readonly backend: string;
+  /** The chosen backend's target that runs this layer. */
   readonly target: Target;
+  /** Why the layer's kvDtype was chosen (`--kv-cache-dtype fp8_e4m3`, a skip rule). */
   readonly kvReason: string;
+  /** Why this backend: pinned with `--backend`, or first in priority order that fits. */
   readonly backendReason: string;
   /** Candidates tried before the chosen one (or all, when none fit). */
   readonly rejected: readonly Rejection[];
@@ -65,12 +77,15 @@ export interface LayerDecision {
 
 /** The plan for a whole model. */
 export interface SelectionPlan {
+  /** The model the plan was made for. */
   readonly model: ModelSpec;
+  /** One decision per layer, indexed like `model.layers`. */
   readonly decisions: readonly LayerDecision[];
 }
 
 /** No backend can serve a layer, or a pinned one cannot. */
 export class SelectionError extends Error {
+  /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SelectionError";

@@ -28,6 +28,8 @@ export interface ForwardBatch {
 
 /** The attention a layer runs: its backend instance, cache, and the backend's own plan. */
 export interface LayerAttention {
+  /** The live backend the selector chose for this layer. */
   readonly backend: AttentionBackend;
+  /** This layer's cache, created by that backend and opaque to the model. */
   readonly cache: LayerCache;
 }

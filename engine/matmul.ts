@@ -9,7 +9,9 @@
 export interface Matrix {
   /** shape [rows, cols], float32 */
   readonly data: Float32Array;
+  /** Rows; for a weight, output features. */
   readonly rows: number;
+  /** Columns (the row stride); for a weight, input features. */
   readonly cols: number;
 }
 

@@ -46,6 +46,7 @@ export interface PackedMatmulOptions {
 
 /** The non-attention ops of a decoder, on one target. */
 export interface ModelOps {
+  /** The target these ops run on; it packs and reads only its own matrices. */
   readonly target: OpsTarget;
   /** What runs, in words, e.g. `native matmul on avx512_vnni, 2 threads`. */
   readonly description: string;

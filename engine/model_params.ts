@@ -21,19 +21,29 @@ export type Activation = "silu" | "gelu_tanh";
 
 /** Everything but attention that a forward pass reads from config.json. */
 export interface ModelParams {
+  /** config.json `model_type`; picks the architecture's defaults below. */
   readonly modelType: ModelSpec["modelType"];
+  /** Decoder layers (num_hidden_layers). */
   readonly numLayers: number;
+  /** Width of the residual stream and of each embedding row (hidden_size). */
   readonly hiddenSize: number;
+  /** Width of the MLP's gate and up projections (intermediate_size). */
   readonly intermediateSize: number;
+  /** Rows of the embedding matrix and width of the logits (vocab_size). */
   readonly vocabSize: number;
+  /** Query heads, as layer 0's attention spec has them (every layer agrees). */
   readonly numQHeads: number;
+  /** KV heads (GQA when fewer than numQHeads), from layer 0's spec. */
   readonly numKvHeads: number;
+  /** Elements per head, from layer 0's spec (head_dim, else hidden_size / heads). */
   readonly headDim: number;
+  /** Epsilon inside every RMSNorm's square root (rms_norm_eps). @default 1e-6 */
   readonly rmsNormEps: number;
   /** Gemma's RMSNorm multiplies by (1 + w) with w stored zero-centred; Llama's by w. */
   readonly normAddOne: boolean;
   /** Embeddings are multiplied by this (Gemma: sqrt(hidden_size) rounded to fp32; else 1). */
   readonly embedScale: number;
+  /** The MLP gate's activation (hidden_act; Gemma's hidden_activation). */
   readonly activation: Activation;
   /** The output projection is the embedding matrix (no lm_head.weight). */
   readonly tieWordEmbeddings: boolean;

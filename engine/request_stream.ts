@@ -13,25 +13,40 @@ import type { StopChecker } from "./stop_checker.ts";
 
 /** New output since the last delta. */
 export interface OutputDelta {
+  /** Tokens sampled since the last delta; empty when only held-back text is released. */
   readonly tokenIds: readonly number[];
+  /**
+   * Text safe to send: may lag tokenIds, since a partial character or a
+   * possible stop-string prefix is held back; stop strings never appear.
+   */
   readonly text: string;
 }
 
 /** A finished request. */
 export interface RequestResult {
+  /** The whole output text (every delta's text), ending before any stop string. */
   readonly text: string;
+  /** Every output token streamed, in order; the end-of-sequence token is not included. */
   readonly tokenIds: readonly number[];
+  /** Why generation ended (a stop string or EOS, max_tokens or the context, an abort). */
   readonly finishReason: FinishReason;
+  /** Tokens in the prompt, for usage reporting. */
   readonly promptTokens: number;
+  /** Output tokens generated, for usage reporting; unlike tokenIds, counts a final EOS. */
   readonly completionTokens: number;
 }
 
 /** A request's stream of deltas. */
 export class RequestStream implements AsyncIterable<OutputDelta> {
+  /** The scheduler's sequence for this request: its tokens and block state. */
   readonly seq: Sequence;
+  /** The validated sampling parameters, defaults filled. */
   readonly params: SamplingParams;
+  /** This request's own sampler, so that a seed reproduces its output. */
   readonly sampler: Sampler;
+  /** Stop-string tracking over the decoded output. */
   readonly stop: StopChecker;
+  /** Set when the request ends; undefined while it runs. */
   finishReason?: FinishReason;
   /** Set when the request failed (a backend error): the server reports it. */
   error?: Error;
@@ -41,6 +56,11 @@ export class RequestStream implements AsyncIterable<OutputDelta> {
   #text = "";
   readonly #tokenIds: number[] = [];
 
+  /**
+   * Creates the stream; the engine does this when a request is added.
+   *
+   * @param onAbort Frees the request's blocks; {@linkcode RequestStream.abort} calls it while the request runs.
+   */
   constructor(
     seq: Sequence,
     params: SamplingParams,
@@ -75,10 +95,12 @@ export class RequestStream implements AsyncIterable<OutputDelta> {
     if (this.finishReason === undefined) this.#onAbort();
   }
 
+  /** Whether the request has ended (queued deltas may still be unread). */
   get done(): boolean {
     return this.finishReason !== undefined;
   }
 
+  /** Yields each delta once, in order, and returns when the request has ended. */
   async *[Symbol.asyncIterator](): AsyncIterator<OutputDelta> {
     for (;;) {
       while (this.#queue.length > 0) yield this.#queue.shift()!;

@@ -10,6 +10,7 @@ import { ropeInvFreq, type RopeParams } from "./rope_params.ts";
 
 /** cos and sin of every token's angles, computed once per forward and rope setting. */
 export interface RopeTable {
+  /** The head size the table was built for; rows it rotates must match. */
   readonly headDim: number;
   /** shape [numTokens, headDim / 2], float32 */
   readonly cos: Float32Array;

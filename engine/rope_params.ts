@@ -24,6 +24,7 @@ export type RopeScaling =
 export interface RopeParams {
   /** The base (rope_theta). */
   readonly theta: number;
+  /** Rescaling of the inverse frequencies for long contexts; `default` is none. */
   readonly scaling: RopeScaling;
 }
 

@@ -14,6 +14,7 @@ export class Sampler {
   readonly #params: SamplingParams;
   readonly #rand: () => number;
 
+  /** Seeds the generator from params.seed, or randomly when it is absent. */
   constructor(params: SamplingParams) {
     this.#params = params;
     this.#rand = mulberry32(params.seed ?? Math.floor(Math.random() * 2 ** 32));

@@ -15,7 +15,7 @@ export interface SamplingParams {
   readonly topP: number;
   /** Makes sampling reproducible. @default undefined (random) */
   readonly seed?: number;
-  /** @default 16 */
+  /** Output tokens at most, the prompt not counted; the context length also caps it. @default 16 */
   readonly maxTokens: number;
   /** Generation stops before any of these strings; they are not returned. @default [] */
   readonly stop: readonly string[];
@@ -35,7 +35,14 @@ export const DEFAULT_SAMPLING: SamplingParams = {
 
 /** A sampling parameter out of range; `field` names it as the API spells it. */
 export class SamplingParamsError extends RangeError {
+  /** The offending parameter in the API's snake_case (`top_p`), for a 400 response. */
   readonly field: string;
+  /**
+   * Creates the error.
+   *
+   * @param field The parameter's API name.
+   * @param message The full sentence: field, allowed range and the value given.
+   */
   constructor(field: string, message: string) {
     super(message);
     this.name = "SamplingParamsError";

@@ -13,6 +13,7 @@ export class StopChecker {
   #sent = 0;
   #stopped = false;
 
+  /** Tracks `stops`, the strings that end the output (empty for none). */
   constructor(stops: readonly string[]) {
     this.#stops = stops;
   }

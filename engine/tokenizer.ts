@@ -14,6 +14,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 export interface ChatMessage {
   /** "system", "user" or "assistant" (templates may accept others). */
   readonly role: string;
+  /** The message text, inserted into the chat template as is. */
   readonly content: string;
 }
 
@@ -49,6 +50,9 @@ export class ModelTokenizer {
   #template: Template;
 
   /**
+   * Builds a tokenizer from parsed files; {@linkcode ModelTokenizer.load}
+   * reads them from a model directory.
+   *
    * @param tokenizerJson The parsed tokenizer.json.
    * @param tokenizerConfig The parsed tokenizer_config.json ({} if absent).
    */

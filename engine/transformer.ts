@@ -31,6 +31,7 @@ export interface TransformerParts {
   readonly config: unknown;
   /** Tensors by their transformers names (extra ones are ignored). */
   readonly tensors: ReadonlyMap<string, Tensor>;
+  /** Needed only for text in and out; token-id forwards run without one. */
   readonly tokenizer?: ModelTokenizer;
   /**
    * Where the parts came from, for error messages.
@@ -67,6 +68,7 @@ export class Transformer {
   readonly config: ModelParams;
   /** Per-layer attention specs (core/model_config.ts): build each layer's LayerConfig from these. */
   readonly modelSpec: ModelSpec;
+  /** The float32 weights as checked and loaded; the ops target runs on its own packed copies. */
   readonly weights: ModelWeights;
   /** Set by {@linkcode Transformer.load}; absent for models built from parts without one. */
   readonly tokenizer?: ModelTokenizer;

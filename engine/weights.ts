@@ -12,17 +12,27 @@ import type { Tensor } from "./safetensors.ts";
 
 /** One decoder layer's weights. Norm weights are as stored (Gemma's zero-centred). */
 export interface LayerWeights {
+  /** The norm before attention (input_layernorm). shape [hiddenSize], float32 */
   readonly inputNorm: Float32Array;
+  /** q_proj. shape [numQHeads * headDim, hiddenSize] */
   readonly q: Matrix;
+  /** k_proj. shape [numKvHeads * headDim, hiddenSize] */
   readonly k: Matrix;
+  /** v_proj. shape [numKvHeads * headDim, hiddenSize] */
   readonly v: Matrix;
+  /** o_proj, back to the residual stream. shape [hiddenSize, numQHeads * headDim] */
   readonly o: Matrix;
+  /** Present when {@linkcode ModelParams.qkvBias}. shape [numQHeads * headDim], float32 */
   readonly qBias?: Float32Array;
+  /** Present when {@linkcode ModelParams.qkvBias}. shape [numKvHeads * headDim], float32 */
   readonly kBias?: Float32Array;
+  /** Present when {@linkcode ModelParams.qkvBias}. shape [numKvHeads * headDim], float32 */
   readonly vBias?: Float32Array;
+  /** Present when {@linkcode ModelParams.oBias}. shape [hiddenSize], float32 */
   readonly oBias?: Float32Array;
   /** Gemma 3's per-head q/k norms. shape [headDim], float32 */
   readonly qNorm?: Float32Array;
+  /** Gemma 3's per-head k norm, like qNorm. shape [headDim], float32 */
   readonly kNorm?: Float32Array;
   /** Gemma's norm of the attention output, before the residual add. */
   readonly postAttnNorm?: Float32Array;
@@ -30,11 +40,17 @@ export interface LayerWeights {
   readonly preMlpNorm: Float32Array;
   /** Gemma's norm of the MLP output, before the residual add. */
   readonly postMlpNorm?: Float32Array;
+  /** gate_proj, the activated half of the gated MLP. shape [intermediateSize, hiddenSize] */
   readonly gate: Matrix;
+  /** up_proj, multiplied by the activated gate. shape [intermediateSize, hiddenSize] */
   readonly up: Matrix;
+  /** down_proj, back to the residual stream. shape [hiddenSize, intermediateSize] */
   readonly down: Matrix;
+  /** Present when {@linkcode ModelParams.mlpBias}. shape [intermediateSize], float32 */
   readonly gateBias?: Float32Array;
+  /** Present when {@linkcode ModelParams.mlpBias}. shape [intermediateSize], float32 */
   readonly upBias?: Float32Array;
+  /** Present when {@linkcode ModelParams.mlpBias}. shape [hiddenSize], float32 */
   readonly downBias?: Float32Array;
 }
 
@@ -42,6 +58,7 @@ export interface LayerWeights {
 export interface ModelWeights {
   /** shape [vocabSize, hiddenSize] */
   readonly embed: Matrix;
+  /** One entry per decoder layer, in model order. */
   readonly layers: readonly LayerWeights[];
   /** shape [hiddenSize], float32 */
   readonly finalNorm: Float32Array;

@@ -42,11 +42,17 @@ export const REFERENCE_CAPABILITIES: BackendCapabilities = {
 
 /** The reference backend: synchronous, so its members return plain values. */
 export interface ReferenceBackend extends AttentionBackend<ReferenceCache> {
+  /** Allocates the layer's codes (and per-token-head scales) at once. */
   createCache(config: LayerConfig, options: CreateCacheOptions): ReferenceCache;
+  /** Quantizes and stores each token in its slot; -1 slots are skipped. */
   write(cache: ReferenceCache, input: WriteInput): void;
+  /** Dequantizes each sequence's slots and runs the fp64 oracle on them. */
   attend(cache: ReferenceCache, plan: PlannedBatch, input: AttendInput): void;
+  /** Copies codes and scales block by block. pairs: [src0, dst0, src1, dst1, ...] */
   copyBlocks(cache: ReferenceCache, pairs: Int32Array): void;
+  /** Dequantizes the given slots; present here, so conformance runs its write read-back cases. */
   readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout;
+  /** Marks the instance disposed; later calls throw. Caches are plain arrays, left to GC. */
   dispose(): void;
 }
 

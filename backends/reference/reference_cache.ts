@@ -18,18 +18,26 @@ import type { LayerKvScales } from "../../core/scales.ts";
 
 /** One layer's K/V in the reference layout. */
 export class ReferenceCache implements LayerCache {
+  /** The layer this cache serves, with its kvDtype and blockSize. */
   readonly config: LayerConfig;
+  /** Blocks allocated; valid block ids are 0..numBlocks-1. */
   readonly numBlocks: number;
+  /** Per-tensor scales and zero points (unused by per-token-head int8). */
   readonly scales: LayerKvScales;
+  /** Encodes and decodes config.kvDtype. */
   readonly codec: Codec;
   /** Elements per slot: numKvHeads * headDim. */
   readonly rowSize: number;
+  /** Key codes, shape [numBlocks, blockSize, numKvHeads, headDim], in the codec's array type. */
   readonly keys: CodeArray;
+  /** Value codes, laid out like keys. */
   readonly values: CodeArray;
   /** Per-token-head int8 scales, shape [numSlots, numKvHeads]; absent otherwise. */
   readonly keyScales?: Float32Array;
+  /** Per-token-head int8 value scales, laid out like keyScales; absent otherwise. */
   readonly valueScales?: Float32Array;
 
+  /** Allocates zeroed codes for numBlocks blocks (and scales, for per-token-head int8). */
   constructor(config: LayerConfig, numBlocks: number, scales: LayerKvScales) {
     this.config = config;
     this.numBlocks = numBlocks;
@@ -45,6 +53,7 @@ export class ReferenceCache implements LayerCache {
     }
   }
 
+  /** Token slots in the cache: numBlocks * blockSize. */
   get numSlots(): number {
     return this.numBlocks * this.config.blockSize;
   }
