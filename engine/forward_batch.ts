@@ -26,7 +26,7 @@ export interface ForwardBatch {
   readonly logitRows: Int32Array;
 }
 
-/** The attention a layer runs: its backend instance, cache, and the backend's own plan. */
+/** The attention a layer runs: its backend instance and its cache (the plan comes with the batch). */
 export interface LayerAttention {
   /** The live backend the selector chose for this layer. */
   readonly backend: AttentionBackend;
