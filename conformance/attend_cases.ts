@@ -307,22 +307,18 @@ export function edgeSizes(set: SizeSet): number[] {
 }
 
 /**
- * 8-bit compute quantizes Q per row, so Q's rounding (2^-4 relative in
- * e4m3, 1/254 of the row's largest |q| in int8) moves a logit in proportion
- * to its size: the 8-bit kernel bound holds for logits of std ~1 only. The
- * shifted-logit case still runs on fp8, where the shift's query dim is
- * exact and the others keep their relative precision.
+ * 8-bit compute quantizes Q per row (2^-4 relative in e4m3, 1/254 of the
+ * row's largest |q| in int8) and may sum QK^T in a 16-bit accumulator
+ * (fa3's WebGPU kernel emulates one): both move a logit in proportion to
+ * the size of its terms, and the 8-bit kernel bound (0.1) is derived for
+ * logits of std ~1. Large-logit cases do not apply to such backends.
  */
 function lowPrecisionReason(
   caps: BackendCapabilities,
   p: AttendParams,
 ): string | undefined {
-  if (!caps.lowPrecisionCompute) return undefined;
-  const int8Shift = p.logits === "shifted" && p.cache.startsWith("int8");
-  if (p.logits === "hundreds" || p.keys || int8Shift) {
-    return "8-bit compute rounds Q per row, which moves logits this large past its kernel bound (0.1, derived for logits of std ~1)";
-  }
-  return undefined;
+  if (!caps.lowPrecisionCompute || !(p.logits || p.keys)) return undefined;
+  return "8-bit compute rounds Q and may sum QK^T in 16 bits, which moves logits this large past its kernel bound (0.1, derived for logits of std ~1)";
 }
 
 function modeReason(
