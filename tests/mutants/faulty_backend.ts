@@ -60,6 +60,8 @@ export type Fault =
   | "ignoresScale"
   /** Softmax as exp(x) / sum(exp(x)), without subtracting the max. */
   | "noMaxSubtraction"
+  /** The same in fp32, as a GPU kernel computes exp: overflows past 88.7. */
+  | "noMaxSubtractionF32"
   /** attend dequantizes V with K's scale and zero point (readCache is right). */
   | "attendVUsesKScale"
   /** The block-table row stride is ceil(maxSeqLen / blockSize), not maxBlocksPerSeq. */
@@ -292,8 +294,14 @@ function createFaulty(
             const x = dot * softmaxScale;
             return cap === undefined ? x : cap * Math.tanh(x / cap);
           });
-          const max = fault === "noMaxSubtraction" ? 0 : Math.max(...logits);
-          const w = logits.map((x) => Math.exp(x - max));
+          const noMax = fault === "noMaxSubtraction" ||
+            fault === "noMaxSubtractionF32";
+          const max = noMax ? 0 : Math.max(...logits);
+          const w = logits.map((x) =>
+            fault === "noMaxSubtractionF32"
+              ? Math.fround(Math.exp(Math.fround(x)))
+              : Math.exp(x - max)
+          );
           const z = w.reduce((a, b) => a + b, 0);
           for (let d = 0; d < c.headDim; d++) {
             let acc = 0;
