@@ -37,6 +37,38 @@ export interface ScenarioOptions {
   /** Plants one key per sequence that every query of its last token matches strongly. */
   readonly needle?: boolean;
   /**
+   * Where V is drawn from when it should differ from K (so that per-tensor
+   * caches get different k/v scales and zero points). @default K's range
+   */
+  readonly valueRange?: readonly [number, number];
+  /**
+   * Adds this constant to every logit: key dim 0 is 1 for every key and
+   * query dim 0 is shift / scale. Softmax ignores the shift, a softmax that
+   * does not subtract the max overflows.
+   */
+  readonly logitShift?: number;
+  /**
+   * Keys are ±keyMax * 2^-j (j in 0..7): exactly representable in fp32,
+   * fp16 and bf16 when keyMax is, so K has no rounding error. Queries are
+   * then ±queryGain * [0.25, 1] (never subnormal, whatever the gain).
+   */
+  readonly keyMax?: number;
+  /**
+   * Block tables wider than the longest sequence needs (maxBlocksPerSeq =
+   * needed + 3): the extra entries are -1 ("padded") or ids of poisoned
+   * blocks no sequence owns ("stale"; they must be ignored as well).
+   */
+  readonly tablePadding?: "padded" | "stale";
+  /**
+   * After the writes, poison the blocks that 32-bit-wrapped element offsets
+   * of the owned slots would alias onto ({@linkcode aliasBlocks}), and put
+   * each needle (with `needle`) of the sequence owning the highest block in
+   * that block.
+   */
+  readonly aliasPoison?: boolean;
+  /** Also compute the oracle on the codec's values of the original K/V. */
+  readonly codecOracle?: boolean;
+  /**
    * Reuse an earlier run's block ids and plan objects (same sequences): a
    * second layer attends with the very plan the first one used.
    */
@@ -57,6 +89,13 @@ export interface ScenarioRun {
   readonly refDequantized: Float64Array;
   /** Oracle on the original K/V (kernel plus quantization error). */
   readonly refOriginal: Float64Array;
+  /**
+   * Oracle on what core's codecs make of the original K/V (with
+   * `codecOracle`): what a correct cache holds, whatever readCache says.
+   */
+  readonly refCodec?: Float64Array;
+  /** Blocks poisoned after the writes as 32-bit offset alias targets. */
+  readonly aliasTargets: readonly number[];
   readonly scales: LayerKvScales;
   /** Slots of each sequence, positions 0..seqLen-1. */
   readonly slots: readonly Int32Array[];
@@ -150,12 +189,33 @@ export async function runScenario(
   );
 
   const [lo, hi] = options.zeroPoint ? [-0.5, 1.5] : [-1, 1];
-  const keys = seqs.map((s) => uniform(rand, s.seqLen * row, lo, hi));
-  const values = seqs.map((s) => uniform(rand, s.seqLen * row, lo, hi));
+  const [vLo, vHi] = options.valueRange ?? [lo, hi];
+  const keys = seqs.map((s) =>
+    options.keyMax === undefined
+      ? uniform(rand, s.seqLen * row, lo, hi)
+      : exactKeys(rand, s.seqLen * row, options.keyMax)
+  );
+  const values = seqs.map((s) => uniform(rand, s.seqLen * row, vLo, vHi));
   const gain = options.queryGain ?? 3;
   const numTokens = seqs.reduce((a, s) => a + s.qLen, 0);
-  const query = uniform(rand, numTokens * numQHeads * headDim, -gain, gain);
-  if (options.needle) plantNeedles(layer, seqs, keys, query, rand);
+  const query = options.keyMax === undefined
+    ? uniform(rand, numTokens * numQHeads * headDim, -gain, gain)
+    : awayFromZero(rand, numTokens * numQHeads * headDim, gain);
+  if (options.logitShift !== undefined) {
+    shiftLogits(layer, keys, query, options.logitShift);
+  }
+  if (options.needle) {
+    // With aliasPoison, the sequence owning the highest block keeps its
+    // needle there: a wrapped offset then loses the key that matters most.
+    const top = Math.max(...ids);
+    const at = options.aliasPoison
+      ? tables.map((t) => {
+        const b = t.indexOf(top);
+        return b < 0 ? undefined : b * blockSize;
+      })
+      : [];
+    plantNeedles(layer, seqs, keys, query, rand, at);
+  }
 
   const scales = estimateScales(
     concat(keys),
@@ -196,11 +256,33 @@ export async function runScenario(
     }
     if (rows.length > 0) await writeRows(backend, cache, rows, row);
   }
+  // Poisoned after the data: a backend whose writes wrap onto these blocks
+  // loses its data to the poison, one whose reads wrap reads the poison.
+  const aliasTargets = options.aliasPoison
+    ? aliasBlocks(layer, numBlocks, new Set(ids), codecFor(layer.kvDtype).bytes)
+    : [];
+  if (aliasTargets.length > 0) {
+    await poisonSlots(
+      backend,
+      cache,
+      layer,
+      aliasTargets.flatMap((b) =>
+        Array.from({ length: blockSize }, (_, o) => b * blockSize + o)
+      ),
+    );
+  }
 
   const starts = [0];
   for (const s of seqs) starts.push(starts.at(-1)! + s.qLen);
-  const width = Math.max(...blocksPer);
+  const width = Math.max(...blocksPer) + (options.tablePadding ? 3 : 0);
   const blockTables = new Int32Array(seqs.length * width).fill(-1);
+  if (options.tablePadding === "stale") {
+    const owned = new Set(ids);
+    const unowned = [...Array(numBlocks).keys()].filter((b) => !owned.has(b));
+    for (let i = 0; i < blockTables.length; i++) {
+      blockTables[i] = unowned[Math.floor(rand() * unowned.length)] ?? -1;
+    }
+  }
   tables.forEach((t, i) => blockTables.set(t, i * width));
   const core = options.reuse?.plan ?? planBatch({
     queryStartLoc: Int32Array.from(starts),
@@ -246,6 +328,18 @@ export async function runScenario(
   }).out;
   const refOriginal =
     referenceAttention(layer, { batch: core, query, keys, values }).out;
+  const refCodec = options.codecOracle
+    ? referenceAttention(layer, {
+      batch: core,
+      query,
+      keys: keys.map((k) =>
+        expectedDequantized(layer, k, scales.kScale, scales.kZeroPoint)
+      ),
+      values: values.map((v) =>
+        expectedDequantized(layer, v, scales.vScale, scales.vZeroPoint)
+      ),
+    }).out
+    : undefined;
   return {
     plan: core,
     backendPlan: plan,
@@ -255,6 +349,8 @@ export async function runScenario(
     out,
     refDequantized,
     refOriginal,
+    ...(refCodec ? { refCodec } : {}),
+    aliasTargets,
     scales,
     slots,
     attendAgain: attendOnce,
@@ -309,7 +405,6 @@ async function poison(
   all: boolean,
 ): Promise<void> {
   const { blockSize } = layer;
-  const row = layer.numKvHeads * layer.headDim;
   const used = new Set<number>();
   for (const s of slots) for (const x of s) used.add(x);
   const blocks = all ? [...Array(numBlocks).keys()] : [
@@ -324,6 +419,16 @@ async function poison(
       if (!used.has(slot)) targets.push(slot);
     }
   }
+  await poisonSlots(backend, cache, layer, targets);
+}
+
+async function poisonSlots(
+  backend: AttentionBackend,
+  cache: LayerCache,
+  layer: LayerConfig,
+  targets: readonly number[],
+): Promise<void> {
+  const row = layer.numKvHeads * layer.headDim;
   const chunk = 4096;
   for (let i = 0; i < targets.length; i += chunk) {
     const part = targets.slice(i, i + chunk);
@@ -337,6 +442,95 @@ async function poison(
 }
 
 /**
+ * The blocks that element (or byte) offsets of the owned slots would land in
+ * if a kernel computed them in 32 bits: `slot * numKvHeads * headDim` (times
+ * the element size for byte offsets) taken mod 2^32, mod 2^31 (sign bit
+ * lost), and as a negative int32 counted back from the end of the buffer (as
+ * JS typed arrays and Python do). Only blocks in range and not owned.
+ *
+ * @example Usage
+ * ```ts
+ * import { aliasBlocks } from "./scenario.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // 2^31 / (4 * 256) / 16 + 1 blocks: only the last block's offsets pass
+ * // 2^31; mod 2^31 they land in block 0, counted from the end in block 1.
+ * const layer = {
+ *   index: 0, kind: "full", numQHeads: 4, numKvHeads: 4, headDim: 256,
+ *   scale: 1 / 16, kvDtype: "fp8_e4m3", blockSize: 16,
+ * } as const;
+ * assert.deepEqual(aliasBlocks(layer, 131073, new Set([131072, 7]), 1), [0, 1]);
+ * ```
+ */
+export function aliasBlocks(
+  layer: LayerConfig,
+  numBlocks: number,
+  owned: ReadonlySet<number>,
+  bytesPerElement: number,
+): number[] {
+  const row = layer.numKvHeads * layer.headDim;
+  const blockElems = row * layer.blockSize;
+  const total = numBlocks * blockElems;
+  const found = new Set<number>();
+  const add = (elementOffset: number) => {
+    const b = Math.floor(elementOffset / blockElems);
+    if (b >= 0 && b < numBlocks && !owned.has(b)) found.add(b);
+  };
+  for (const block of owned) {
+    for (let o = 0; o < layer.blockSize; o++) {
+      const x = (block * layer.blockSize + o) * row;
+      for (const bytes of new Set([1, bytesPerElement])) {
+        const wrapped = (x * bytes) % 2 ** 32;
+        add(Math.floor(wrapped / bytes));
+        add(Math.floor(((x * bytes) % 2 ** 31) / bytes));
+        if (wrapped >= 2 ** 31) {
+          add(total + Math.floor((wrapped - 2 ** 32) / bytes));
+        }
+      }
+    }
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** ±max * 2^-j, j uniform in 0..7: exact in any float format holding max. */
+function exactKeys(rand: () => number, n: number, max: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const sign = rand() < 0.5 ? -1 : 1;
+    a[i] = sign * max * 2 ** -Math.floor(rand() * 8);
+  }
+  return a;
+}
+
+/** ±gain * [0.25, 1]: no value near zero, so none is subnormal. */
+function awayFromZero(
+  rand: () => number,
+  n: number,
+  gain: number,
+): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a[i] = (rand() < 0.5 ? -1 : 1) * gain * (0.25 + 0.75 * rand());
+  }
+  return a;
+}
+
+/** Key dim 0 := 1 and query dim 0 := shift / scale: every logit gains shift. */
+function shiftLogits(
+  layer: LayerConfig,
+  keys: Float32Array[],
+  query: Float32Array,
+  shift: number,
+): void {
+  for (const k of keys) {
+    for (let i = 0; i < k.length; i += layer.headDim) k[i] = 1;
+  }
+  for (let i = 0; i < query.length; i += layer.headDim) {
+    query[i] = shift / layer.scale;
+  }
+}
+
+/**
  * Makes one key per sequence match its last query token strongly (all
  * heads), as a retrieval needle: the output should then be that key's value.
  */
@@ -346,6 +540,7 @@ function plantNeedles(
   keys: Float32Array[],
   query: Float32Array,
   rand: () => number,
+  blockStarts: readonly (number | undefined)[] = [],
 ): void {
   const { numQHeads, numKvHeads, headDim } = layer;
   const group = numQHeads / numKvHeads;
@@ -353,7 +548,12 @@ function plantNeedles(
   seqs.forEach((s, i) => {
     tokenEnd += s.qLen;
     const t = tokenEnd - 1;
-    const pos = Math.floor(rand() * s.seqLen * 0.9);
+    const start = blockStarts[i];
+    // In the given block when one is given, else anywhere but the last 10%.
+    const pos = start === undefined
+      ? Math.floor(rand() * s.seqLen * 0.9)
+      : start +
+        Math.floor(rand() * Math.min(layer.blockSize, s.seqLen - start));
     for (let kh = 0; kh < numKvHeads; kh++) {
       const q = query.subarray(
         (t * numQHeads + kh * group) * headDim,

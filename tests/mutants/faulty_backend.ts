@@ -55,6 +55,27 @@ export type Fault =
   | "copyDropsScales"
   /** The first cache attended with a plan sticks to that plan object. */
   | "planHoldsLayer"
+  // --- Stream H2 (attention numerics and addressing) faults ---
+  /** attend uses headDim^-0.5 instead of the layer's scale. */
+  | "ignoresScale"
+  /** Softmax as exp(x) / sum(exp(x)), without subtracting the max. */
+  | "noMaxSubtraction"
+  /** The same in fp32, as a GPU kernel computes exp: overflows past 88.7. */
+  | "noMaxSubtractionF32"
+  /** attend dequantizes V with K's scale and zero point (readCache is right). */
+  | "attendVUsesKScale"
+  /** The block-table row stride is ceil(maxSeqLen / blockSize), not maxBlocksPerSeq. */
+  | "strideFromSeqLen"
+  /** Element offsets slot * numKvHeads * headDim wrap as int32 (Math.imul). */
+  | "int32Offsets"
+  /** Declares head dims up to 512, but the dot product stops at dim 256. */
+  | "truncatesHeadDim"
+  /** Declares block size 64, but addresses its blocks as if they were 32. */
+  | "blockSize64As32"
+  /** Query head h reads kv head h >> floor(log2(group)): right for power-of-two groups only. */
+  | "pow2Group"
+  /** The window keeps one key too many (p - W <= j instead of p - W < j). */
+  | "windowOffByOne"
   // --- Stream H1 (exact cache writes): encoder faults, see WriteFault. ---
   | WriteFault;
 
@@ -82,6 +103,16 @@ export type WriteFault =
   | "vUsesKScale"
   /** roundHalfAway in a backend without readCache: only onehot: cases see it. */
   | "hiddenRoundHalfAway";
+
+/**
+ * Capabilities for the capability-edge faults: what they declare beyond
+ * what {@linkcode CAPABILITIES} does (head dims to 512, block size 64).
+ */
+export const EDGE_CAPABILITIES: BackendCapabilities = {
+  ...REFERENCE_CAPABILITIES,
+  headDims: { multipleOf: 8, min: 8, max: 512 },
+  blockSizes: [8, 16, 32, 64],
+};
 
 /** Narrower than the reference's, so that undeclared combinations exist. */
 export const CAPABILITIES: BackendCapabilities = {
@@ -118,6 +149,9 @@ function createFaulty(
   const pth = (c: LayerConfig) =>
     c.kvDtype === "int8" && c.int8Scheme === "per_token_head";
   const row = (c: LayerConfig) => c.numKvHeads * c.headDim;
+  // The int32Offsets bug: C's `int offset = slot * row`, which wraps.
+  const offset = (slot: number, r: number) =>
+    fault === "int32Offsets" ? Math.imul(slot, r) : slot * r;
   const put = (
     cache: Cache,
     which: "k" | "v",
@@ -126,8 +160,8 @@ function createFaulty(
   ) => {
     const c = cache.config, r = row(c);
     const codes = (which === "k" ? cache.keys : cache.values).subarray(
-      slot * r,
-      (slot + 1) * r,
+      offset(slot, r),
+      offset(slot, r) + r,
     );
     if (pth(c)) {
       const s = (which === "k" ? cache.kHeadScales : cache.vHeadScales)
@@ -153,15 +187,23 @@ function createFaulty(
       plantWriteFault(fault, c, x, codes, () => sc, zp);
     }
   };
-  const get = (cache: Cache, which: "k" | "v", slot: number): Float32Array => {
+  const get = (
+    cache: Cache,
+    which: "k" | "v",
+    slot: number,
+    inAttend = false,
+  ): Float32Array => {
     const c = cache.config, r = row(c);
     const codes = (which === "k" ? cache.keys : cache.values).subarray(
-      slot * r,
-      (slot + 1) * r,
+      offset(slot, r),
+      offset(slot, r) + r,
     );
     const out = new Float32Array(r);
+    // The attendVUsesKScale bug: V's dequantization copied from K's.
+    const kForV = fault === "attendVUsesKScale" && inAttend;
+    const scaleOf = kForV ? "k" : which;
     if (pth(c)) {
-      const s = (which === "k" ? cache.kHeadScales : cache.vHeadScales)
+      const s = (scaleOf === "k" ? cache.kHeadScales : cache.vHeadScales)
         .subarray(slot * c.numKvHeads, (slot + 1) * c.numKvHeads);
       return dequantizeInt8PerTokenHead(
         codes as Int8Array,
@@ -172,8 +214,9 @@ function createFaulty(
         out,
       );
     }
-    // vUsesKScale (stream H1): V dequantized with K's scale and zero point.
-    const asK = which === "k" || fault === "vUsesKScale";
+    // vUsesKScale (stream H1): V dequantized with K's scale and zero point,
+    // everywhere; attendVUsesKScale (stream H2): only inside attend.
+    const asK = scaleOf === "k" || fault === "vUsesKScale";
     const sc = asK ? cache.scales.kScale : cache.scales.vScale;
     const zp = asK ? cache.scales.kZeroPoint : cache.scales.vZeroPoint;
     cache.codec.decodeArray(codes, out, sc, zp);
@@ -223,8 +266,21 @@ function createFaulty(
       const c = cache.config;
       const group = c.numQHeads / c.numKvHeads;
       const window = c.kind === "sliding_window" && fault !== "ignoresWindow"
-        ? c.slidingWindow!
+        ? c.slidingWindow! + (fault === "windowOffByOne" ? 1 : 0)
         : Infinity;
+      const softmaxScale = fault === "ignoresScale"
+        ? c.headDim ** -0.5
+        : c.scale;
+      const dims = fault === "truncatesHeadDim"
+        ? Math.min(c.headDim, 256)
+        : c.headDim;
+      // blockSize64As32: a tile constant leaked into the addressing.
+      const bs = fault === "blockSize64As32" && c.blockSize === 64
+        ? 32
+        : c.blockSize;
+      const stride = fault === "strideFromSeqLen"
+        ? Math.ceil(plan.maxSeqLen / c.blockSize)
+        : plan.maxBlocksPerSeq;
       const cap = fault === "ignoresSoftCap" ? undefined : c.softCap;
       const rows = fault === "skipsLastRow"
         ? plan.numTokens - 1
@@ -237,14 +293,14 @@ function createFaulty(
           ? Math.min(pos + 1, seqLen - 1)
           : pos;
         const first = Math.max(0, pos - window + 1);
-        const table = s * plan.maxBlocksPerSeq;
+        const table = s * stride;
         const slotOf = (j: number) =>
-          plan.blockTables[table + Math.floor(j / c.blockSize)] * c.blockSize +
-          (j % c.blockSize);
+          plan.blockTables[table + Math.floor(j / bs)] * c.blockSize +
+          (j % bs);
         const ks: Float32Array[] = [], vs: Float32Array[] = [];
         for (let j = first; j <= end; j++) {
-          (ks.push(get(cache, "k", slotOf(j))),
-            vs.push(get(cache, "v", slotOf(j))));
+          (ks.push(get(cache, "k", slotOf(j), true)),
+            vs.push(get(cache, "v", slotOf(j), true)));
         }
         if (fault === "tableOverread" && seqLen - pos === 1) {
           // The bug: a decode also reads the table entry after its last block
@@ -260,6 +316,8 @@ function createFaulty(
         for (let h = 0; h < c.numQHeads; h++) {
           const kvh = fault === "gqaMapping"
             ? h % c.numKvHeads
+            : fault === "pow2Group"
+            ? h >> Math.floor(Math.log2(group))
             : Math.floor(h / group);
           const q = input.query.subarray(
             (t * c.numQHeads + h) * c.headDim,
@@ -267,14 +325,20 @@ function createFaulty(
           );
           const logits = ks.map((k) => {
             let dot = 0;
-            for (let d = 0; d < c.headDim; d++) {
+            for (let d = 0; d < dims; d++) {
               dot += q[d] * k[kvh * c.headDim + d];
             }
-            const x = dot * c.scale;
+            const x = dot * softmaxScale;
             return cap === undefined ? x : cap * Math.tanh(x / cap);
           });
-          const max = Math.max(...logits);
-          const w = logits.map((x) => Math.exp(x - max));
+          const noMax = fault === "noMaxSubtraction" ||
+            fault === "noMaxSubtractionF32";
+          const max = noMax ? 0 : Math.max(...logits);
+          const w = logits.map((x) =>
+            fault === "noMaxSubtractionF32"
+              ? Math.fround(Math.exp(Math.fround(x)))
+              : Math.exp(x - max)
+          );
           const z = w.reduce((a, b) => a + b, 0);
           for (let d = 0; d < c.headDim; d++) {
             let acc = 0;
