@@ -48,9 +48,10 @@ export interface AttendParams {
   /** A cap of 2 bends logits of our data (std ~1) enough to see. */
   readonly softCap: "none" | "2";
   /**
-   * The softmax scale when not headDim^-0.5: "gemma" is (2 * headDim)^-0.5
-   * (a query_pre_attn_scalar of 256 on head dim 128, 1/16, as Gemma sets it
-   * apart from head_dim), "double" is 2 * headDim^-0.5.
+   * The softmax scale when not headDim^-0.5: "gemma" is
+   * (1.125 * headDim)^-0.5, which on head dim 128 is Gemma 2 27B's
+   * query_pre_attn_scalar of 144 (hidden 4608 / 32 heads), 1/12; "double" is
+   * 2 * headDim^-0.5.
    */
   readonly scale?: "gemma" | "double";
   /**
@@ -128,7 +129,7 @@ export function layerForAttend(p: AttendParams): LayerConfig {
     ? 1
     : L * 4;
   const scale = p.scale === "gemma"
-    ? (2 * p.headDim) ** -0.5
+    ? (1.125 * p.headDim) ** -0.5
     : p.scale === "double"
     ? 2 * p.headDim ** -0.5
     : p.headDim ** -0.5;
