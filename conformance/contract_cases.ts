@@ -15,12 +15,12 @@ import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { compareArrays } from "./compare.ts";
 import { CACHE_KINDS, cacheKindInfo } from "./cache_kinds.ts";
-import { caseDefaults } from "./defaults.ts";
+import { BLOCK_SIZES, caseDefaults, HEAD_DIMS } from "./defaults.ts";
 import { layerForAttend, sequencesFor } from "./attend_cases.ts";
 import { runScenario } from "./scenario.ts";
 import { LOW_PRECISION_KERNEL, toleranceFor } from "./tolerances.ts";
 import { DEFAULT_SCALES } from "../core/scales.ts";
-import { type CaseTarget, reasonsFor } from "./reasons.ts";
+import { type CaseTarget, extraReasonsFor, reasonsFor } from "./reasons.ts";
 
 async function throwsSomething(fn: () => unknown): Promise<Error | undefined> {
   try {
@@ -101,6 +101,8 @@ export function contractCases(target: CaseTarget): ConformanceCase[] {
       },
     };
   });
+
+  cases.push(extraReasonsCase(target, base));
 
   for (const undeclared of ["decode", "prefill", "mixed"] as const) {
     const declared = undeclared === "decode"
@@ -285,6 +287,93 @@ export function contractCases(target: CaseTarget): ConformanceCase[] {
     run: (ctx) => disposeCase(ctx, base, caps.decode),
   });
   return cases;
+}
+
+/**
+ * Layers the target declares but its own extraReasons() refuses must be
+ * refused by createCache too (assertSupported(name, caps, layer,
+ * extraReasons(layer))), never served: the probes vary one field of the
+ * base layer at a time over what the suite uses (GQA ratios, cache kinds,
+ * head dims, block sizes, window, soft-cap).
+ */
+function extraReasonsCase(
+  target: CaseTarget,
+  base: LayerConfig,
+): ConformanceCase {
+  const address = "contract:extraReasons";
+  if (!target.extraReasons) {
+    return {
+      address,
+      skip: "the target declares no extraReasons()",
+      run: () => Promise.resolve(),
+    };
+  }
+  const probes: LayerConfig[] = [
+    ...([[4, 4], [8, 2], [16, 2], [8, 1]] as const).map(([q, kv]) => ({
+      ...base,
+      numQHeads: q,
+      numKvHeads: kv,
+    })),
+    ...CACHE_KINDS.map((kind) => {
+      const info = cacheKindInfo(kind);
+      const { int8Scheme: _, ...rest } = base;
+      return {
+        ...rest,
+        kvDtype: info.dtype,
+        ...(info.int8Scheme ? { int8Scheme: info.int8Scheme } : {}),
+      };
+    }),
+    ...HEAD_DIMS.map((headDim) => ({
+      ...base,
+      headDim,
+      scale: headDim ** -0.5,
+    })),
+    ...BLOCK_SIZES.map((blockSize) => ({ ...base, blockSize })),
+    { ...base, kind: "sliding_window", slidingWindow: 8 },
+    { ...base, softCap: 30 },
+  ];
+  const refused = probes.filter((l) =>
+    reasonsFor({ capabilities: target.capabilities }, l).length === 0 &&
+    extraReasonsFor(target, l).length > 0
+  );
+  if (refused.length === 0) {
+    return {
+      address,
+      skip: "extraReasons() refuses none of the declared probe layers",
+      run: () => Promise.resolve(),
+    };
+  }
+  return {
+    address,
+    run: async (ctx) => {
+      const accepted: string[] = [];
+      for (const layer of refused) {
+        const error = await throwsSomething(() =>
+          ctx.backend.createCache(layer, {
+            numBlocks: 2,
+            scales: DEFAULT_SCALES,
+          })
+        );
+        if (!error) {
+          accepted.push(
+            `${layer.numQHeads}/${layer.numKvHeads} heads, ${layer.kvDtype}${
+              layer.int8Scheme ? ` ${layer.int8Scheme}` : ""
+            }, head dim ${layer.headDim}, block size ${layer.blockSize} (${
+              extraReasonsFor(target, layer).join("; ")
+            })`,
+          );
+        }
+      }
+      if (accepted.length > 0) {
+        throw new ConformanceFailure(
+          `createCache accepted ${accepted.length} layer(s) that the target's own extraReasons() refuses: ${
+            accepted.join(", ")
+          }; pass them to assertSupported(name, capabilities, layer, extraReasons(layer)) in createCache`,
+        );
+      }
+      return { probes: refused.length };
+    },
+  };
 }
 
 /**

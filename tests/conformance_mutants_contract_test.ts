@@ -229,6 +229,26 @@ Deno.test("a target's extraReasons are honoured as capability skips, with the re
   allPassed(others, (a) => a.startsWith("contract:copyBlocks;"));
 });
 
+Deno.test("conformance fails a backend whose createCache serves layers its own extraReasons refuse", async () => {
+  const refuseGqa8 = (l: { numQHeads: number; numKvHeads: number }) =>
+    l.numQHeads / l.numKvHeads === 8 ? ["GQA ratio 8 is not fused"] : [];
+  const report = await runConformance(
+    faultyBackend("ignoresExtraReasons", CAPABILITIES, refuseGqa8),
+    { seed: 7, filter: "contract:" },
+  );
+  assert.deepEqual(failedAddresses(report), ["contract:extraReasons"]);
+  assert.match(
+    results(report).find((r) => r.status === "failed")?.message ?? "",
+    /createCache accepted 1 layer\(s\) that the target's own extraReasons\(\) refuses: 16\/2 heads, .*GQA ratio 8 is not fused.*assertSupported/,
+  );
+  const control = await runConformance(
+    faultyBackend("none", CAPABILITIES, refuseGqa8),
+    { seed: 7, filter: "contract:extraReasons" },
+  );
+  assert.equal(control.unexpectedFailures, 0);
+  assert.equal(results(control)[0].status, "passed");
+});
+
 Deno.test("a run in which no case ran is a failure with the reason", async () => {
   const typo = await run("none", { filter: "atend:" });
   assert.equal(typo.unexpectedFailures, 1);

@@ -73,7 +73,9 @@ export type Fault =
   /** attend spins in a synchronous loop that never ends. */
   | "spinsInAttend"
   /** write crashes (TypeError) on a padding row. */
-  | "crashesOnPadding";
+  | "crashesOnPadding"
+  /** createCache ignores the target's extraReasons (serves layers it refuses). */
+  | "ignoresExtraReasons";
 
 /** Narrower than the reference's, so that undeclared combinations exist. */
 export const CAPABILITIES: BackendCapabilities = {
@@ -208,7 +210,7 @@ function createFaulty(
           "faulty",
           CAPABILITIES,
           config,
-          extraReasons?.(config) ?? [],
+          fault === "ignoresExtraReasons" ? [] : extraReasons?.(config) ?? [],
         );
       }
       return new Cache(config, o.numBlocks, o.scales);
