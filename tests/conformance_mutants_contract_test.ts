@@ -239,7 +239,7 @@ Deno.test("conformance fails a backend whose createCache serves layers its own e
   assert.deepEqual(failedAddresses(report), ["contract:extraReasons"]);
   assert.match(
     results(report).find((r) => r.status === "failed")?.message ?? "",
-    /createCache accepted 1 layer\(s\) that the target's own extraReasons\(\) refuses: 16\/2 heads, .*GQA ratio 8 is not fused.*assertSupported/,
+    /createCache accepted 2 layer\(s\) that the target's own extraReasons\(\) refuses: 16\/2 heads, .*GQA ratio 8 is not fused.*assertSupported/,
   );
   const control = await runConformance(
     faultyBackend("none", CAPABILITIES, refuseGqa8),
