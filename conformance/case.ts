@@ -76,6 +76,7 @@ export interface CaseResult {
 
 /** A check that did not hold; the message says what, where and by how much. */
 export class ConformanceFailure extends Error {
+  /** Takes the message (what, where, by how much) and an optional cause. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConformanceFailure";
@@ -87,6 +88,7 @@ export class ConformanceFailure extends Error {
  * backend refused a layer that its own `extraReasons()` names.
  */
 export class CaseSkip extends Error {
+  /** Takes the skip reason. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "CaseSkip";

@@ -33,7 +33,9 @@ export const LONG_TIMEOUT_FACTOR = 10;
 
 /** A case ran past its deadline. */
 export class CaseTimeout extends Error {
+  /** The phase in progress at the deadline. */
   readonly phase: Phase;
+  /** Takes the full message and the phase in progress. */
   constructor(message: string, phase: Phase) {
     super(message);
     this.name = "CaseTimeout";
@@ -45,9 +47,11 @@ export class CaseTimeout extends Error {
 export interface RunCaseOptions {
   /** The instance the target's cases share (untraced). */
   readonly backend: AttentionBackend;
+  /** The target the instance belongs to (its extraReasons are honoured). */
   readonly target: BackendTarget;
   /** The backend's name, for messages. */
   readonly backendName: string;
+  /** The run seed; the case's own seed mixes in its address. */
   readonly seed: number;
   /** Milliseconds; 0 or Infinity for none. */
   readonly timeoutMs: number;
@@ -57,13 +61,17 @@ export interface RunCaseOptions {
 
 /** How one case ended, before expectations are applied. */
 export interface CaseOutcome {
+  /** passed, failed or skipped. */
   readonly status: CaseStatus;
   /** Skip reason or failure message (with the backend's stack). */
   readonly message?: string;
+  /** What the case measured, when it passed. */
   readonly metrics?: CaseMetrics;
+  /** Wall time of the case. */
   readonly ms: number;
   /** For a failure: the phase in progress. */
   readonly phase?: Phase;
+  /** For a failure: true when it ran past its deadline. */
   readonly timedOut?: boolean;
   /** For a failure: what was thrown. */
   readonly error?: unknown;

@@ -38,6 +38,7 @@ export interface CaseObserver {
     readonly timeoutMs: number;
     readonly reproduce: string;
   }): void;
+  /** The phase in progress changed (a backend member started or returned). */
   phase(phase: Phase): void;
   /** The case ended (any way). */
   end(): void;

@@ -15,7 +15,9 @@ import { CaseSkip, type Phase } from "./case.ts";
 
 /** Where a call happened, for messages. */
 export interface CallSite {
+  /** The backend's name. */
   readonly backend: string;
+  /** The target the instance runs on. */
   readonly target: Target;
   /** The case address, or a description such as `(creating the instance)`. */
   readonly address: string;
@@ -23,8 +25,11 @@ export interface CallSite {
 
 /** A backend member threw; `cause` is what it threw. */
 export class BackendCallError extends Error {
+  /** Backend, target and case. */
   readonly site: CallSite;
+  /** The member that threw. */
   readonly phase: Phase;
+  /** Names the call; `cause` keeps what the backend threw, stack included. */
   constructor(site: CallSite, phase: Phase, cause: unknown) {
     const what = cause instanceof Error
       ? `${cause.name}: ${cause.message}`
@@ -88,6 +93,7 @@ const MEMBERS: ReadonlySet<string> = new Set<Phase>([
 
 /** Options for {@linkcode traceBackend}. */
 export interface TraceOptions {
+  /** Shared with the runner, which reads the phase on a timeout. @default a new one */
   readonly tracker?: PhaseTracker;
   /**
    * The target's `extraReasons`: when createCache throws for a layer these
