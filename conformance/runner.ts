@@ -164,7 +164,7 @@ export async function runConformance(
   const long = options.long ?? false;
   const expectations = options.expectations ?? {};
   const backendArg = options.backendArg ?? definition.name;
-  const timeoutMs = options.timeoutMs ?? undefined;
+  const timeoutMs = options.timeoutMs;
   const targets: TargetReport[] = [];
   const problems: string[] = [];
   const passedButListed: string[] = [];
