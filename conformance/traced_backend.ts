@@ -200,7 +200,10 @@ export function describeFailure(error: unknown, frames = 8): string {
   }
   const cause = error.cause;
   const stack = cause instanceof Error && cause.stack
-    ? cause.stack.split("\n").filter((l) => /^\s+at /.test(l)).slice(0, frames)
+    ? cause.stack.split("\n")
+      // The proxy's own frame says nothing about the backend.
+      .filter((l) => /^\s+at /.test(l) && !l.includes("traced_backend.ts"))
+      .slice(0, frames)
     : [];
   return stack.length > 0
     ? `${error.message}\n  backend stack:\n${
