@@ -10,6 +10,24 @@ import type {
   CreateBackendOptions,
 } from "../core/backend.ts";
 
+/**
+ * What the suite was doing when a case ended: a backend member (or creating
+ * the instance), or `case` for the suite's own code between backend calls.
+ */
+export type Phase =
+  | "probe"
+  | "create"
+  | "cacheBytesPerBlock"
+  | "createCache"
+  | "write"
+  | "plan"
+  | "attend"
+  | "copyBlocks"
+  | "readCache"
+  | "disposeCache"
+  | "dispose"
+  | "case";
+
 /** How one case ended. `skipped` always carries its reason. */
 export type CaseStatus = "passed" | "failed" | "skipped";
 
@@ -50,13 +68,30 @@ export interface CaseResult {
   readonly ms: number;
   /** The expectations file lists this case as a known failure. */
   readonly expectedFailure?: boolean;
+  /** For a failure: the phase in progress when it failed or timed out. */
+  readonly phase?: Phase;
+  /** For a failure that timed out: true. */
+  readonly timedOut?: boolean;
 }
 
 /** A check that did not hold; the message says what, where and by how much. */
 export class ConformanceFailure extends Error {
+  /** Takes the message (what, where, by how much) and an optional cause. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConformanceFailure";
+  }
+}
+
+/**
+ * Thrown (by the suite, never by a check) to end a case as skipped: the
+ * backend refused a layer that its own `extraReasons()` names.
+ */
+export class CaseSkip extends Error {
+  /** Takes the skip reason. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CaseSkip";
   }
 }
 

@@ -19,14 +19,19 @@ export function formatProgress(target: Target, r: CaseResult): string {
     : r.expectedFailure
     ? "xfail"
     : "FAIL";
+  const where = r.status === "failed" && r.phase
+    ? `, ${r.timedOut ? "timed out" : "failed"} in ${r.phase}`
+    : "";
   return `  ${tag.padEnd(5)} ${target.padEnd(9)} ${r.address} (${
     r.ms.toFixed(0)
-  } ms)`;
+  } ms${where})`;
 }
 
 /**
- * The summary: failures in full, then per target the counts and each skip
- * reason with how many cases it covers.
+ * The summary: failures in full (with the phase, and the backend's stack
+ * for an exception), then per target the counts and each skip reason with
+ * how many cases it covers, then the run's problems (no case ran, a filter
+ * that matches nothing, a requested target absent), then the result.
  *
  * @example Usage
  * ```ts
@@ -34,10 +39,13 @@ export function formatProgress(target: Target, r: CaseResult): string {
  * import assert from "node:assert/strict";
  *
  * const text = formatSummary({
- *   backend: "mine", version: "1", seed: 1, long: false, unexpectedFailures: 0, unexpectedPasses: [],
+ *   backend: "mine", version: "1", seed: 1, long: false, unexpectedFailures: 1, unexpectedPasses: [],
  *   targets: [{ target: "native", available: false, required: false, reason: "not built", results: [] }],
+ *   problems: ["no case ran: no target of this backend is available here"],
  * });
  * assert.match(text, /native .*skipped: not built/);
+ * assert.match(text, /Problems with the run:\n  no case ran/);
+ * assert.match(text, /Result: NOT conformant: 1 unexpected failure/);
  * ```
  */
 export function formatSummary(report: ConformanceReport): string {
@@ -46,7 +54,11 @@ export function formatSummary(report: ConformanceReport): string {
     for (const r of t.results) {
       if (r.status === "failed") {
         out.push(
-          `${r.expectedFailure ? "XFAIL" : "FAIL"} ${t.target} ${r.address}`,
+          `${r.expectedFailure ? "XFAIL" : "FAIL"} ${t.target} ${r.address}${
+            r.phase
+              ? ` (${r.timedOut ? "timed out" : "failed"} in phase ${r.phase})`
+              : ""
+          }`,
           `  ${r.message?.replaceAll("\n", "\n  ")}`,
         );
       }
@@ -107,11 +119,23 @@ export function formatSummary(report: ConformanceReport): string {
     );
     for (const a of report.unexpectedPasses) out.push(`  ${a}`);
   }
+  if (report.problems.length > 0) {
+    out.push("", "Problems with the run:");
+    for (const p of report.problems) out.push(`  ${p}`);
+  }
+  const ran = report.targets.reduce(
+    (n, t) => n + t.results.filter((r) => r.status !== "skipped").length,
+    0,
+  );
   out.push(
     "",
     report.unexpectedFailures === 0
-      ? "Result: conformant for every case run"
-      : `Result: ${report.unexpectedFailures} unexpected failure(s)`,
+      ? `Result: conformant for every case run (${ran})`
+      : `Result: NOT conformant: ${report.unexpectedFailures} unexpected failure(s)${
+        report.problems.length > 0
+          ? `, ${report.problems.length} of them problems with the run`
+          : ""
+      }`,
   );
   return out.join("\n");
 }

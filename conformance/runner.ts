@@ -6,19 +6,44 @@
  * @module
  */
 
-import type { BackendDefinition, Target } from "../core/backend.ts";
-import { mulberry32 } from "../core/prng.ts";
+import type {
+  AttentionBackend,
+  BackendDefinition,
+  Target,
+} from "../core/backend.ts";
+import type { BackendCapabilities } from "../core/capabilities.ts";
 import { attendCases } from "./attend_cases.ts";
-import { type CaseResult, type ConformanceCase, hashString } from "./case.ts";
+import type { CaseResult, ConformanceCase, Phase } from "./case.ts";
 import { contractCases } from "./contract_cases.ts";
+import { incrementalCases } from "./incremental_cases.ts";
 import { lowPrecisionCases } from "./low_precision_cases.ts";
 import { oneHotCases } from "./one_hot_cases.ts";
 import { addressMatches } from "./params.ts";
-import { NeedsReadCache, writeCases } from "./write_cases.ts";
-import type { BackendCapabilities } from "../core/capabilities.ts";
+import { asCaseTarget, type CaseTarget } from "./reasons.ts";
+import { type CaseOutcome, caseTimeoutMs, runOneCase } from "./run_case.ts";
+import { disposeWithin, targetSetup } from "./target_setup.ts";
+import { writeCases } from "./write_cases.ts";
 
 /** Known failures: address -> why. A listed case that passes is reported. */
 export type Expectations = Readonly<Record<string, string>>;
+
+/**
+ * Told when each case starts and ends and of every phase change, e.g. a
+ * watchdog that must report a case that blocks the event loop.
+ */
+export interface CaseObserver {
+  /** A case starts; `timeoutMs` is its deadline (0 for none). */
+  start(info: {
+    readonly target: Target;
+    readonly address: string;
+    readonly timeoutMs: number;
+    readonly reproduce: string;
+  }): void;
+  /** The phase in progress changed (a backend member started or returned). */
+  phase(phase: Phase): void;
+  /** The case ended (any way). */
+  end(): void;
+}
 
 /** Options for {@linkcode runConformance}. */
 export interface ConformanceOptions {
@@ -35,6 +60,14 @@ export interface ConformanceOptions {
   readonly onResult?: (target: Target, result: CaseResult) => void;
   /** How a user reruns one case: `--backend X` part of the command. @default the backend name */
   readonly backendArg?: string;
+  /**
+   * Per-case deadline in milliseconds (long-tier cases get 10 times more);
+   * 0 for none. A case past it fails, naming the phase in progress.
+   * @default 60000
+   */
+  readonly timeoutMs?: number;
+  /** Told of each case's start, phases and end. */
+  readonly observer?: CaseObserver;
 }
 
 /** One target's results. */
@@ -55,19 +88,36 @@ export interface ConformanceReport {
   readonly seed: number;
   readonly long: boolean;
   readonly targets: readonly TargetReport[];
-  /** Failed cases that the expectations file does not list, and absent required targets. */
+  /**
+   * Why the run as a whole fails beyond its cases: no case ran, a filter
+   * that matches nothing, a requested target absent or not shipped, an
+   * instance that could not be created or disposed.
+   */
+  readonly problems: readonly string[];
+  /**
+   * Failed cases that the expectations file does not list, plus one per
+   * problem. Zero means conformant for every case run.
+   */
   readonly unexpectedFailures: number;
   /** Listed as known failures but passed: remove them from the file. */
   readonly unexpectedPasses: readonly string[];
 }
 
-/** Every case for a target's capabilities, in a stable order. */
-export function conformanceCases(caps: BackendCapabilities): ConformanceCase[] {
+/**
+ * Every case for a target (its capabilities and extra reasons), in a
+ * stable order. Bare capabilities are accepted too.
+ */
+export function conformanceCases(
+  target: CaseTarget | BackendCapabilities,
+): ConformanceCase[] {
+  const t = asCaseTarget(target);
+  const caps = t.capabilities;
   return [
     ...writeCases(caps),
     ...oneHotCases(caps),
     ...attendCases(caps),
-    ...contractCases(caps),
+    ...contractCases(t),
+    ...incrementalCases(t),
     ...lowPrecisionCases(caps),
   ];
 }
@@ -85,8 +135,13 @@ export function reproduceCommand(
   }`;
 }
 
+/** After this many timeouts on one target, its remaining cases are not run. */
+const MAX_TIMEOUTS_PER_TARGET = 2;
+
 /**
- * Runs the conformance suite.
+ * Runs the conformance suite. A run in which no case ran (a filter that
+ * matches nothing, absent targets, everything skipped) is a failure, with
+ * the reason in `problems`.
  *
  * @example Usage
  * ```ts
@@ -97,6 +152,10 @@ export function reproduceCommand(
  * const report = await runConformance(referenceBackend, { filter: "contract:deterministic" });
  * assert.equal(report.unexpectedFailures, 0);
  * assert.equal(report.targets[0].results[0].status, "passed");
+ *
+ * const typo = await runConformance(referenceBackend, { filter: "atend:" });
+ * assert.equal(typo.unexpectedFailures, 1);
+ * assert.match(typo.problems[0], /--filter 'atend:' matches no case/);
  * ```
  */
 export async function runConformance(
@@ -107,77 +166,157 @@ export async function runConformance(
   const long = options.long ?? false;
   const expectations = options.expectations ?? {};
   const backendArg = options.backendArg ?? definition.name;
+  const timeoutMs = options.timeoutMs;
   const targets: TargetReport[] = [];
+  const problems: string[] = [];
   const passedButListed: string[] = [];
   let unexpectedFailures = 0;
+  let matched = 0;
+  let ran = 0;
+
+  const shipped = definition.targets.map((t) => t.target);
+  for (const wanted of options.targets ?? []) {
+    if (!shipped.includes(wanted)) {
+      problems.push(
+        `target ${wanted} was asked for, but backend ${definition.name} ships only ${
+          shipped.join(", ")
+        }: pick one of those`,
+      );
+    }
+  }
 
   for (const t of definition.targets) {
     if (options.targets && !options.targets.includes(t.target)) continue;
     const required = options.targets !== undefined;
-    let availability;
-    try {
-      availability = await t.probe();
-    } catch (error) {
-      availability = {
-        available: false as const,
-        reason: `probe failed: ${(error as Error).message}`,
-      };
-    }
-    if (!availability.available) {
-      if (required) unexpectedFailures++;
+    const setup = await targetSetup(
+      definition.name,
+      t,
+      timeoutMs,
+      conformanceCases,
+    );
+    if (!setup.ok) {
+      if (required || setup.problem) {
+        problems.push(
+          setup.problem ??
+            `target ${t.target} was asked for but is absent: ${setup.reason}`,
+        );
+      }
       targets.push({
         target: t.target,
         available: false,
-        reason: availability.reason,
+        reason: setup.reason,
         required,
         results: [],
       });
       continue;
     }
-    const cases = conformanceCases(t.capabilities).filter((
-      c,
-    ) => (options.filter === undefined ||
-      addressMatches(c.address, options.filter))
+    const cases = setup.cases.filter((c) =>
+      options.filter === undefined || addressMatches(c.address, options.filter)
     );
-    const backend = await t.create();
+    matched += cases.length;
+    let backend = setup.backend;
+    const stuck: AttentionBackend[] = [];
+    let timeouts = 0;
     const results: CaseResult[] = [];
-    try {
-      for (const c of cases) {
-        const result = await runCase(c, {
-          long,
-          seed,
-          listed: expectations[c.address],
-          run: (rand, caseSeed) =>
-            c.run({
-              backend,
-              target: t,
-              rand,
-              seed: caseSeed,
-              createBackend: async (o) => await t.create(o),
-            }),
+    for (const c of cases) {
+      const reproduce = reproduceCommand(
+        backendArg,
+        t.target,
+        c.address,
+        seed,
+        long,
+      );
+      let outcome: CaseOutcome;
+      const skip = staticSkip(c, long, "run with --long");
+      if (skip) {
+        outcome = { status: "skipped", message: skip, ms: 0 };
+      } else if (timeouts >= MAX_TIMEOUTS_PER_TARGET) {
+        outcome = {
+          status: "skipped",
+          message:
+            `not run: ${timeouts} cases timed out on target ${t.target} (the instance may be stuck); fix those first`,
+          ms: 0,
+        };
+      } else {
+        const limit = caseTimeoutMs(c, timeoutMs);
+        options.observer?.start({
+          target: t.target,
+          address: c.address,
+          timeoutMs: limit,
+          reproduce,
         });
-        if (result.status === "failed" && !result.expectedFailure) {
-          unexpectedFailures++;
-          results.push({
-            ...result,
-            message: `${result.message}\n  reproduce: ${
-              reproduceCommand(backendArg, t.target, c.address, seed, long)
-            }`,
-          });
-        } else {
-          if (
-            result.status === "passed" && expectations[c.address] !== undefined
-          ) {
-            passedButListed.push(`${t.target} ${c.address}`);
+        outcome = await runOneCase(c, {
+          backend,
+          target: t,
+          backendName: definition.name,
+          seed,
+          timeoutMs: limit,
+          ...(options.observer
+            ? { onPhase: (p: Phase) => options.observer!.phase(p) }
+            : {}),
+        });
+        options.observer?.end();
+        if (outcome.status !== "skipped") ran++;
+        if (outcome.timedOut) {
+          // The timed-out call may still be running: leave that instance
+          // alone (disposing it under a running kernel is unsafe) and go on
+          // with a fresh one.
+          timeouts++;
+          stuck.push(backend);
+          if (timeouts < MAX_TIMEOUTS_PER_TARGET) {
+            const fresh = await targetSetup(
+              definition.name,
+              t,
+              timeoutMs,
+              conformanceCases,
+            );
+            if (fresh.ok) backend = fresh.backend;
+            else timeouts = MAX_TIMEOUTS_PER_TARGET;
           }
-          results.push(result);
         }
-        options.onResult?.(t.target, results.at(-1)!);
       }
-    } finally {
-      await backend.dispose();
+      const listed = expectations[c.address];
+      const { error: _error, ...rest } = outcome;
+      let result: CaseResult = { address: c.address, ...rest };
+      if (result.status === "failed") {
+        if (listed !== undefined) {
+          result = { ...result, expectedFailure: true };
+        } else {
+          unexpectedFailures++;
+          result = {
+            ...result,
+            message: `${result.message}\n  reproduce: ${reproduce}`,
+          };
+        }
+      } else if (result.status === "passed" && listed !== undefined) {
+        passedButListed.push(`${t.target} ${c.address}`);
+      }
+      results.push(result);
+      options.onResult?.(t.target, result);
+    }
+    if (!stuck.includes(backend)) {
+      const problem = await disposeWithin(
+        definition.name,
+        t.target,
+        backend,
+        timeoutMs,
+      );
+      if (problem) problems.push(problem);
     }
     targets.push({ target: t.target, available: true, required, results });
+  }
+  if (options.filter !== undefined && matched === 0 && ran === 0) {
+    problems.push(
+      `--filter '${options.filter}' matches no case address on any target run: addresses look like attend:mode=decode;len=37;... (a substring, or a glob with *); run without --filter to see them all`,
+    );
+  } else if (ran === 0 && problems.length === 0) {
+    problems.push(
+      `no case ran: ${
+        targets.every((t) => !t.available)
+          ? "no target of this backend is available here"
+          : "every case was skipped"
+      }; a run that checks nothing is not conformant`,
+    );
   }
   return {
     backend: definition.name,
@@ -185,60 +324,32 @@ export async function runConformance(
     seed,
     long,
     targets,
-    unexpectedFailures,
+    problems,
+    unexpectedFailures: unexpectedFailures + problems.length,
     unexpectedPasses: passedButListed,
   };
 }
 
-async function runCase(
+/**
+ * Why a case is skipped before it runs (its capability reason, or the long
+ * tier when not asked for), else undefined.
+ *
+ * @example Usage
+ * ```ts
+ * import { staticSkip } from "./runner.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const c = { address: "a", long: true, run: async () => {} };
+ * assert.equal(staticSkip(c, false, "run with --long"), "long-context case: run with --long");
+ * assert.equal(staticSkip(c, true, "run with --long"), undefined);
+ * ```
+ */
+export function staticSkip(
   c: ConformanceCase,
-  o: {
-    long: boolean;
-    seed: number;
-    listed: string | undefined;
-    run: (rand: () => number, seed: number) => Promise<unknown>;
-  },
-): Promise<CaseResult> {
-  if (c.skip) {
-    return { address: c.address, status: "skipped", message: c.skip, ms: 0 };
-  }
-  if (c.long && !o.long) {
-    return {
-      address: c.address,
-      status: "skipped",
-      message: "long-context case: run with --long",
-      ms: 0,
-    };
-  }
-  const caseSeed = (o.seed ^ hashString(c.address)) >>> 0;
-  const start = performance.now();
-  try {
-    const metrics = await o.run(mulberry32(caseSeed), caseSeed);
-    return {
-      address: c.address,
-      status: "passed",
-      ms: performance.now() - start,
-      ...(metrics ? { metrics: metrics as Record<string, number> } : {}),
-    };
-  } catch (error) {
-    const ms = performance.now() - start;
-    if (error instanceof NeedsReadCache) {
-      return {
-        address: c.address,
-        status: "skipped",
-        message: error.message,
-        ms,
-      };
-    }
-    const message = error instanceof Error
-      ? `${error.name}: ${error.message}`
-      : String(error);
-    return {
-      address: c.address,
-      status: "failed",
-      message,
-      ms,
-      ...(o.listed !== undefined ? { expectedFailure: true } : {}),
-    };
-  }
+  long: boolean,
+  longHint: string,
+): string | undefined {
+  if (c.skip) return c.skip;
+  if (c.long && !long) return `long-context case: ${longHint}`;
+  return undefined;
 }

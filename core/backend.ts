@@ -114,14 +114,24 @@ export interface AttentionBackend<
   plan?(batch: PlannedBatch): P;
   /** Paged attention for a batch mixing prefill and decode (causal, GQA). */
   attend(cache: C, plan: P, input: AttendInput): MaybePromise<void>;
-  /** Copies whole blocks (copy on write after a fork). pairs: [src0, dst0, src1, dst1, ...] */
+  /**
+   * Copies whole blocks (copy on write after a fork), scales stored beside
+   * the codes included. pairs: [src0, dst0, src1, dst1, ...], shape
+   * [numPairs * 2], int32. Pairs apply in order, as if each copy finished
+   * before the next began: [a, b, b, c] leaves a's data in both b and c (a
+   * kernel that reads every source before writing breaks chains).
+   */
   copyBlocks(cache: C, pairs: Int32Array): MaybePromise<void>;
   /** (optional) Dequantized readout of slots. Without it, conformance skips its
    * write read-back cases and checks writes through attention only. */
   readCache?(cache: C, slots: Int32Array): MaybePromise<CacheReadout>;
   /** (optional) Releases one cache early. Fallback: released by dispose(). */
   disposeCache?(cache: C): MaybePromise<void>;
-  /** Releases everything this instance holds. */
+  /**
+   * Releases everything this instance holds. Afterwards every member but
+   * cacheBytesPerBlock(), disposeCache() and dispose() itself must throw
+   * (conformance calls each one).
+   */
   dispose(): MaybePromise<void>;
 }
 

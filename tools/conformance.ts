@@ -1,8 +1,9 @@
 /**
  * `deno task conformance --backend <name | ./module.ts> [--target
  * native|webgpu|reference|all] [--filter PATTERN] [--expect FILE] [--report
- * FILE] [--seed N] [--long]`: runs the conformance suite, prints progress and
- * a summary, writes a JSON report, and exits 1 on any unexpected failure.
+ * FILE] [--seed N] [--long] [--timeout SECONDS]`: runs the conformance
+ * suite, prints progress and a summary, writes a JSON report, and exits 1 on
+ * any unexpected failure or when no case ran.
  *
  * @module
  */
@@ -12,6 +13,8 @@ import { builtinRegistry } from "../backends/builtin.ts";
 import { type Target, TARGETS } from "../core/backend.ts";
 import { formatProgress, formatSummary } from "../conformance/report.ts";
 import { type Expectations, runConformance } from "../conformance/runner.ts";
+import { DEFAULT_TIMEOUT_MS } from "../conformance/run_case.ts";
+import { startWatchdog } from "../conformance/watchdog.ts";
 
 const HELP = `Usage: deno task conformance --backend NAME|./module.ts [options]
 
@@ -22,13 +25,26 @@ Checks a backend against the fp64 oracle through the public contract.
 }) or a module path/URL
   --target T                  native, webgpu, reference or all (default: all; an absent
                               target is skipped with its reason, and is an error when named)
-  --filter PATTERN            run matching case addresses only (substring, or glob with *)
+  --filter PATTERN            run matching case addresses only (substring, or glob with *);
+                              one that matches no case is an error
   --expect FILE               JSON { "knownFailures": { "<address>": "<why>" } }
   --report FILE               write the JSON report there
   --seed N                    data seed (default: 1)
   --long                      include 32k-token and >2^31-element cases
+  --timeout SECONDS           per-case limit (default: ${
+  DEFAULT_TIMEOUT_MS / 1000
+}; long-tier cases get 10x; 0: none).
+                              A case past it fails, naming the phase in progress (create,
+                              createCache, write, plan, attend, copyBlocks, readCache,
+                              disposeCache, dispose); one that blocks the event loop
+                              stops the run with that message and exit status 1
   --quiet                     no per-case progress lines
-  -h, --help                  this text`;
+  -h, --help                  this text
+
+Exit status: 0 when every case run passed (or is a listed known failure) and at
+least one case ran; 1 on an unexpected failure, a timeout, or a run that checked
+nothing (a filter that matches no case, a named target that is absent or not
+shipped, every case skipped); 2 on a usage error.`;
 
 /** Reads an expectations file, with errors that name the file and field. */
 export async function loadExpectations(path: string): Promise<Expectations> {
@@ -68,6 +84,7 @@ async function main(args: string[]): Promise<number> {
       report: { type: "string" },
       seed: { type: "string", default: "1" },
       long: { type: "boolean", default: false },
+      timeout: { type: "string", default: String(DEFAULT_TIMEOUT_MS / 1000) },
       quiet: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -94,10 +111,19 @@ async function main(args: string[]): Promise<number> {
   if (!Number.isInteger(seed) || seed < 0) {
     throw new Error(`--seed: "${values.seed}" is not a non-negative integer`);
   }
+  const timeout = Number(values.timeout);
+  if (!(timeout >= 0) || values.timeout === "") {
+    throw new Error(
+      `--timeout: "${values.timeout}" is not a number of seconds >= 0 (0 turns the limit off)`,
+    );
+  }
   const definition = await builtinRegistry().load(values.backend);
   const expectations = values.expect
     ? await loadExpectations(values.expect)
     : {};
+  // A case that blocks the event loop can only be reported from another
+  // thread.
+  const watchdog = timeout > 0 ? startWatchdog() : undefined;
   const report = await runConformance(definition, {
     ...(values.target === "all" ? {} : { targets: [values.target as Target] }),
     ...(values.filter ? { filter: values.filter } : {}),
@@ -105,10 +131,13 @@ async function main(args: string[]): Promise<number> {
     long: values.long,
     expectations,
     backendArg: values.backend,
+    timeoutMs: timeout * 1000,
+    ...(watchdog ? { observer: watchdog } : {}),
     onResult: values.quiet
       ? undefined
       : (t, r) => console.log(formatProgress(t, r)),
   });
+  watchdog?.stop();
   console.log(formatSummary(report));
   if (values.report) {
     await Deno.writeTextFile(

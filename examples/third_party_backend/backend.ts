@@ -134,6 +134,7 @@ export function createTiledBackend(): TiledBackend {
       }
     },
     plan(batch: PlannedBatch): TiledPlan {
+      live();
       const { blockTables, maxBlocksPerSeq: width, blockSize } = batch;
       const seqBlocks = Array.from(batch.seqLens, (len, s) => {
         const start = s * width;

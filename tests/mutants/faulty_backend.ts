@@ -77,6 +77,27 @@ export type Fault =
   /** The window keeps one key too many (p - W <= j instead of p - W < j). */
   | "windowOffByOne"
   // --- Stream H1 (exact cache writes): encoder faults, see WriteFault. ---
+  // ---- Contract and runner faults (stream H3) ----
+  /** attend memoizes each block's dequantized K/V by block id; write never invalidates it. */
+  | "cachesDequantized"
+  /** attend remembers each sequence's block count from its first call on a cache. */
+  | "firstCallState"
+  /** cacheBytesPerBlock counts the codes but not int8 per-token-head scales. */
+  | "bytesWithoutScales"
+  /** attend does not check that the instance is live: it works after dispose(). */
+  | "attendAfterDispose"
+  /** copyBlocks copies the first pair only. */
+  | "copyOnlyFirstPair"
+  /** copyBlocks reads every source before writing any destination (breaks chains). */
+  | "copySnapshot"
+  /** attend returns a promise that never settles. */
+  | "hangsInAttend"
+  /** attend spins in a synchronous loop that never ends. */
+  | "spinsInAttend"
+  /** write crashes (TypeError) on a padding row. */
+  | "crashesOnPadding"
+  /** createCache ignores the target's extraReasons (serves layers it refuses). */
+  | "ignoresExtraReasons"
   | WriteFault;
 
 /**
@@ -144,8 +165,36 @@ class Cache implements LayerCache {
 function createFaulty(
   fault: Fault,
   CAPABILITIES: BackendCapabilities,
+  extraReasons?: (layer: LayerConfig) => readonly string[],
 ): AttentionBackend<Cache> {
   let disposed = false;
+  // ---- Contract and runner faults (stream H3): their state ----
+  const memos = new WeakMap<Cache, Map<string, Float32Array[]>>();
+  const firstBlocks = new WeakMap<Cache, number[]>();
+  /** get() as attend sees it: through the stale memo under cachesDequantized. */
+  const read = (
+    cache: Cache,
+    which: "k" | "v",
+    slot: number,
+    inAttend = false,
+  ): Float32Array => {
+    if (fault !== "cachesDequantized") {
+      return get(cache, which, slot, inAttend);
+    }
+    const bs = cache.config.blockSize, block = Math.floor(slot / bs);
+    const memo = memos.get(cache) ?? new Map<string, Float32Array[]>();
+    memos.set(cache, memo);
+    let rows = memo.get(`${which}${block}`);
+    if (!rows) {
+      rows = Array.from(
+        { length: bs },
+        (_, o) => get(cache, which, block * bs + o, inAttend),
+      );
+      memo.set(`${which}${block}`, rows);
+    }
+    return rows[slot % bs];
+  };
+  // ---- end of H3 state ----
   const pth = (c: LayerConfig) =>
     c.kvDtype === "int8" && c.int8Scheme === "per_token_head";
   const row = (c: LayerConfig) => c.numKvHeads * c.headDim;
@@ -235,11 +284,16 @@ function createFaulty(
     capabilities: CAPABILITIES,
     cacheBytesPerBlock: (c) =>
       2 * c.blockSize * row(c) * codecFor(c.kvDtype).bytes +
-      8 * c.blockSize * c.numKvHeads,
+      (fault === "bytesWithoutScales" ? 0 : 8 * c.blockSize * c.numKvHeads),
     createCache(config: LayerConfig, o: CreateCacheOptions) {
       live();
       if (fault !== "noSupportCheck") {
-        assertSupported("faulty", CAPABILITIES, config);
+        assertSupported(
+          "faulty",
+          CAPABILITIES,
+          config,
+          fault === "ignoresExtraReasons" ? [] : extraReasons?.(config) ?? [],
+        );
       }
       return new Cache(config, o.numBlocks, o.scales);
     },
@@ -251,13 +305,25 @@ function createFaulty(
         const target = slot === -1
           ? (fault === "writesPadding" ? last : -1)
           : slot;
-        if (target === -1) return;
+        if (target === -1) {
+          if (fault === "crashesOnPadding") {
+            // The bug: a per-slot staging row looked up for slot -1.
+            const staging: Float32Array[] = [];
+            staging[slot].set(input.keys.subarray(t * r, (t + 1) * r));
+          }
+          return;
+        }
         put(cache, "k", target, input.keys.subarray(t * r, (t + 1) * r));
         put(cache, "v", target, input.values.subarray(t * r, (t + 1) * r));
       });
     },
     attend(given: Cache, plan: PlannedBatch, input: AttendInput) {
-      live();
+      if (fault !== "attendAfterDispose") live();
+      if (fault === "hangsInAttend") return new Promise<void>(() => {});
+      if (fault === "spinsInAttend") {
+        let spins = 0;
+        while (spins >= 0) spins++;
+      }
       // The planHoldsLayer bug: per-layer state cached on the shared plan.
       const held = plan as PlannedBatch & { held?: Cache };
       if (fault === "planHoldsLayer") held.held ??= given;
@@ -285,6 +351,10 @@ function createFaulty(
       const rows = fault === "skipsLastRow"
         ? plan.numTokens - 1
         : plan.numTokens;
+      // The firstCallState bug: block counts kept from the first call.
+      const blocksRead = firstBlocks.get(cache) ??
+        Array.from(plan.seqLens, (n) => Math.ceil(n / c.blockSize));
+      if (fault === "firstCallState") firstBlocks.set(cache, blocksRead);
       for (let t = 0; t < rows; t++) {
         const s = plan.tokenSeq[t];
         const pos = plan.tokenPos[t];
@@ -299,8 +369,12 @@ function createFaulty(
           (j % bs);
         const ks: Float32Array[] = [], vs: Float32Array[] = [];
         for (let j = first; j <= end; j++) {
-          (ks.push(get(cache, "k", slotOf(j), true)),
-            vs.push(get(cache, "v", slotOf(j), true)));
+          if (
+            fault === "firstCallState" &&
+            Math.floor(j / c.blockSize) >= blocksRead[s]
+          ) continue;
+          (ks.push(read(cache, "k", slotOf(j), true)),
+            vs.push(read(cache, "v", slotOf(j), true)));
         }
         if (fault === "tableOverread" && seqLen - pos === 1) {
           // The bug: a decode also reads the table entry after its last block
@@ -355,8 +429,26 @@ function createFaulty(
       const c = cache.config,
         n = c.blockSize * row(c),
         m = c.blockSize * c.numKvHeads;
-      for (let i = 0; i < pairs.length; i += 2) {
+      // The copySnapshot bug: every source is read before any write.
+      const snapshot = fault === "copySnapshot"
+        ? { keys: cache.keys.slice(), values: cache.values.slice() }
+        : undefined;
+      const count = fault === "copyOnlyFirstPair"
+        ? Math.min(2, pairs.length)
+        : pairs.length;
+      for (let i = 0; i < count; i += 2) {
         const [src, dst] = [pairs[i], pairs[i + 1]];
+        if (snapshot) {
+          cache.keys.set(
+            snapshot.keys.subarray(src * n, (src + 1) * n),
+            dst * n,
+          );
+          cache.values.set(
+            snapshot.values.subarray(src * n, (src + 1) * n),
+            dst * n,
+          );
+          continue;
+        }
         cache.keys.copyWithin(dst * n, src * n, (src + 1) * n);
         cache.values.copyWithin(dst * n, src * n, (src + 1) * n);
         if (fault !== "copyDropsScales") {
@@ -384,10 +476,14 @@ function createFaulty(
   };
 }
 
-/** A backend definition with one planted fault (or none). */
+/**
+ * A backend definition with one planted fault (or none), optionally with
+ * a target `extraReasons` that createCache enforces, as the tutorial says.
+ */
 export function faultyBackend(
   fault: Fault,
   capabilities: BackendCapabilities = CAPABILITIES,
+  extraReasons?: (layer: LayerConfig) => readonly string[],
 ): BackendDefinition {
   return defineBackend({
     apiVersion: BACKEND_API_VERSION,
@@ -397,8 +493,10 @@ export function faultyBackend(
     targets: [{
       target: "reference",
       capabilities,
+      ...(extraReasons ? { extraReasons } : {}),
       probe: () => ({ available: true }),
-      create: () => hideReadCache(fault, createFaulty(fault, capabilities)),
+      create: () =>
+        hideReadCache(fault, createFaulty(fault, capabilities, extraReasons)),
     }],
   });
 }
