@@ -1,5 +1,5 @@
-// Mutation check for the contract and incremental cases and the runner
-// (stream H3): each planted bug must fail the intended cases and nothing
+// Mutation check for the contract and incremental cases and the runner:
+// each planted bug must fail the intended cases and nothing
 // unrelated, and the fault-free control (in conformance_mutants_test.ts)
 // must still pass everything.
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// Mutation check for exact cache writes (stream H1): each planted encoder
+// Mutation check for exact cache writes: each planted encoder
 // bug must fail the crafted write: cases (exact readCache check) or, for a
 // backend without readCache, the onehot: cases, and must not fail cases that
 // cannot see it. The fault-free control runs in conformance_mutants_test.ts.

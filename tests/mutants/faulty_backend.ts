@@ -55,7 +55,7 @@ export type Fault =
   | "copyDropsScales"
   /** The first cache attended with a plan sticks to that plan object. */
   | "planHoldsLayer"
-  // --- Stream H2 (attention numerics and addressing) faults ---
+  // ---- Attention numerics and addressing faults ----
   /** attend uses headDim^-0.5 instead of the layer's scale. */
   | "ignoresScale"
   /** Softmax as exp(x) / sum(exp(x)), without subtracting the max. */
@@ -76,8 +76,7 @@ export type Fault =
   | "pow2Group"
   /** The window keeps one key too many (p - W <= j instead of p - W < j). */
   | "windowOffByOne"
-  // --- Stream H1 (exact cache writes): encoder faults, see WriteFault. ---
-  // ---- Contract and runner faults (stream H3) ----
+  // ---- Contract and runner faults ----
   /** attend memoizes each block's dequantized K/V by block id; write never invalidates it. */
   | "cachesDequantized"
   /** attend remembers each sequence's block count from its first call on a cache. */
@@ -98,10 +97,11 @@ export type Fault =
   | "crashesOnPadding"
   /** createCache ignores the target's extraReasons (serves layers it refuses). */
   | "ignoresExtraReasons"
+  // ---- Cache-write encoder faults, see WriteFault ----
   | WriteFault;
 
 /**
- * Encoder bugs a backend author makes in a cache write (stream H1). Each is
+ * Encoder bugs a backend author makes in a cache write (write cases). Each is
  * one realistic single bug, planted after the correct codec so that
  * core/codec.ts stays untouched.
  */
@@ -168,7 +168,7 @@ function createFaulty(
   extraReasons?: (layer: LayerConfig) => readonly string[],
 ): AttentionBackend<Cache> {
   let disposed = false;
-  // ---- Contract and runner faults (stream H3): their state ----
+  // ---- Contract and runner faults: their state ----
   const memos = new WeakMap<Cache, Map<string, Float32Array[]>>();
   const firstBlocks = new WeakMap<Cache, number[]>();
   /** get() as attend sees it: through the stale memo under cachesDequantized. */
@@ -194,7 +194,7 @@ function createFaulty(
     }
     return rows[slot % bs];
   };
-  // ---- end of H3 state ----
+  // ---- end of the contract faults' state ----
   const pth = (c: LayerConfig) =>
     c.kvDtype === "int8" && c.int8Scheme === "per_token_head";
   const row = (c: LayerConfig) => c.numKvHeads * c.headDim;
@@ -263,8 +263,8 @@ function createFaulty(
         out,
       );
     }
-    // vUsesKScale (stream H1): V dequantized with K's scale and zero point,
-    // everywhere; attendVUsesKScale (stream H2): only inside attend.
+    // vUsesKScale (write cases): V dequantized with K's scale and zero point,
+    // everywhere; attendVUsesKScale (attention cases): only inside attend.
     const asK = scaleOf === "k" || fault === "vUsesKScale";
     const sc = asK ? cache.scales.kScale : cache.scales.vScale;
     const zp = asK ? cache.scales.kZeroPoint : cache.scales.vZeroPoint;
@@ -501,7 +501,7 @@ export function faultyBackend(
   });
 }
 
-// --- Stream H1 (exact cache writes): the planted encoder faults. ---
+// ---- Cache-write faults: the planted encoder bugs ----
 
 /** hiddenRoundHalfAway: the same backend with readCache removed. */
 function hideReadCache(
