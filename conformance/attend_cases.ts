@@ -7,12 +7,9 @@
  * @module
  */
 
-import {
-  type BackendCapabilities,
-  type SizeSet,
-  unsupportedReasons,
-} from "../core/capabilities.ts";
+import type { BackendCapabilities, SizeSet } from "../core/capabilities.ts";
 import type { LayerConfig } from "../core/layer.ts";
+import { type CaseTarget, reasonsFor } from "./reasons.ts";
 import type { CaseContext, CaseMetrics, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
@@ -149,7 +146,8 @@ export function layerForAttend(p: AttendParams): LayerConfig {
 }
 
 /** The attention cases for one target's capabilities. */
-export function attendCases(caps: BackendCapabilities): ConformanceCase[] {
+export function attendCases(target: CaseTarget): ConformanceCase[] {
+  const caps = target.capabilities;
   const d = caseDefaults(caps);
   const defaultCache = d.kvDtype as CacheKind;
   const base: AttendParams = {
@@ -254,7 +252,7 @@ export function attendCases(caps: BackendCapabilities): ConformanceCase[] {
     if (seen.has(address)) return [];
     seen.add(address);
     const layer = layerForAttend(p);
-    const reasons = unsupportedReasons(caps, layer);
+    const reasons = reasonsFor(target, layer);
     const mode = modeReason(caps, p.mode);
     if (mode) reasons.push(mode);
     const numerics = lowPrecisionReason(caps, p);

@@ -6,10 +6,7 @@
  * @module
  */
 
-import {
-  type BackendCapabilities,
-  unsupportedReasons,
-} from "../core/capabilities.ts";
+import { type CaseTarget, reasonsFor } from "./reasons.ts";
 import type { ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { compareArrays } from "./compare.ts";
@@ -19,9 +16,8 @@ import { runScenario } from "./scenario.ts";
 import { LOW_PRECISION_KERNEL } from "./tolerances.ts";
 
 /** The low-precision cases for one target's capabilities. */
-export function lowPrecisionCases(
-  caps: BackendCapabilities,
-): ConformanceCase[] {
+export function lowPrecisionCases(target: CaseTarget): ConformanceCase[] {
+  const caps = target.capabilities;
   const d = caseDefaults(caps);
   return ([["4096", false], ["32768", true]] as const).map(([len, long]) => {
     const layer = layerForAttend({
@@ -36,7 +32,7 @@ export function lowPrecisionCases(
     });
     const skip = !caps.lowPrecisionCompute
       ? "lowPrecisionCompute is not declared"
-      : unsupportedReasons(caps, layer).join("; ") || undefined;
+      : reasonsFor(target, layer).join("; ") || undefined;
     return {
       address:
         `lowprec:needle;len=${len};promotion=on;kvDtype=${layer.kvDtype}`,

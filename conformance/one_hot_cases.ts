@@ -21,12 +21,10 @@
 
 import type { AttentionBackend } from "../core/backend.ts";
 import { planBatch } from "../core/batch.ts";
-import {
-  type BackendCapabilities,
-  unsupportedReasons,
-} from "../core/capabilities.ts";
+import type { BackendCapabilities } from "../core/capabilities.ts";
 import { codecFor } from "../core/codec.ts";
 import type { LayerConfig } from "../core/layer.ts";
+import { type CaseTarget, reasonsFor } from "./reasons.ts";
 import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
@@ -44,7 +42,8 @@ const EIGHT_BIT = CACHE_KINDS.filter((k) =>
 const HEADS = { q: 16, kv: 2 } as const;
 
 /** The one-hot cases for one target's capabilities. */
-export function oneHotCases(caps: BackendCapabilities): ConformanceCase[] {
+export function oneHotCases(target: CaseTarget): ConformanceCase[] {
+  const caps = target.capabilities;
   const d = caseDefaults(caps);
   return EIGHT_BIT.flatMap((cache) =>
     (["pow2", "odd"] as const).map((scale) => {
@@ -60,7 +59,7 @@ export function oneHotCases(caps: BackendCapabilities): ConformanceCase[] {
         blockSize: d.blockSize,
         ...(info.int8Scheme ? { int8Scheme: info.int8Scheme } : {}),
       };
-      const reasons = unsupportedReasons(caps, layer);
+      const reasons = reasonsFor(target, layer);
       if (!caps.decode) reasons.push("decode is not supported");
       return {
         address: caseAddress("onehot", {

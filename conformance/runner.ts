@@ -111,14 +111,13 @@ export function conformanceCases(
   target: CaseTarget | BackendCapabilities,
 ): ConformanceCase[] {
   const t = asCaseTarget(target);
-  const caps = t.capabilities;
   return [
-    ...writeCases(caps),
-    ...oneHotCases(caps),
-    ...attendCases(caps),
+    ...writeCases(t),
+    ...oneHotCases(t),
+    ...attendCases(t),
     ...contractCases(t),
     ...incrementalCases(t),
-    ...lowPrecisionCases(caps),
+    ...lowPrecisionCases(t),
   ];
 }
 

@@ -10,14 +10,11 @@
  * @module
  */
 
-import {
-  type BackendCapabilities,
-  unsupportedReasons,
-} from "../core/capabilities.ts";
 import { codecFor } from "../core/codec.ts";
 import { dtypeInfo } from "../core/dtype.ts";
 import type { LayerConfig } from "../core/layer.ts";
 import { estimateScales, type LayerKvScales } from "../core/scales.ts";
+import { type CaseTarget, reasonsFor } from "./reasons.ts";
 import type { CaseContext, ConformanceCase } from "./case.ts";
 import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
@@ -52,7 +49,8 @@ export const EXACT_RULE =
   "the readout must equal, element by element with Object.is (NaN equals NaN, +0 and -0 differ), the core codec's encode-then-decode of the input (core/codec.ts; int8 per_token_head: core/int8.ts); decoding is fp32(code * scale) (int8: fp32((q - zeroPoint) * scale)), so at these scales equal decoded values mean equal codes";
 
 /** The write cases for one target's capabilities. */
-export function writeCases(caps: BackendCapabilities): ConformanceCase[] {
+export function writeCases(target: CaseTarget): ConformanceCase[] {
+  const caps = target.capabilities;
   const d = caseDefaults(caps);
   const base = { headDim: d.headDim, blockSize: d.blockSize, numKvHeads: 2 };
   const quantized = (c: CacheKind) =>
@@ -95,7 +93,7 @@ export function writeCases(caps: BackendCapabilities): ConformanceCase[] {
     if (seen.has(address)) return [];
     seen.add(address);
     const layer = layerFor(p);
-    const reasons = unsupportedReasons(caps, layer);
+    const reasons = reasonsFor(target, layer);
     return [{
       address,
       ...(reasons.length > 0 ? { skip: reasons.join("; ") } : {}),
