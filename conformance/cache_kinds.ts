@@ -28,7 +28,9 @@ export const CACHE_KINDS: readonly CacheKind[] = [
 
 /** What a cache variant means for a layer and its scales. */
 export interface CacheKindInfo {
+  /** The layer's KV cache dtype. */
   readonly dtype: KvCacheDtype;
+  /** For int8 only: the scale granularity. */
   readonly int8Scheme?: Int8Scheme;
   /** Per-tensor int8 calibrated with a zero point (asymmetric data). */
   readonly zeroPoint: boolean;

@@ -35,9 +35,11 @@ export type CaseStatus = "passed" | "failed" | "skipped";
 export interface CaseContext {
   /** The backend instance shared by the target's cases. */
   readonly backend: AttentionBackend;
+  /** The target entry the backend came from (capabilities, extraReasons). */
   readonly target: BackendTarget;
   /** Seeded from the run seed and the case address. */
   readonly rand: () => number;
+  /** The case's own seed: the run seed mixed with the case address. */
   readonly seed: number;
   /** A fresh instance, for cases that dispose one. */
   createBackend(options?: CreateBackendOptions): Promise<AttentionBackend>;
@@ -60,11 +62,15 @@ export interface ConformanceCase {
 
 /** The result of one case. */
 export interface CaseResult {
+  /** The case's address, usable with --filter. */
   readonly address: string;
+  /** How it ended. */
   readonly status: CaseStatus;
   /** Skip reason or failure message. */
   readonly message?: string;
+  /** What the case measured (max errors, lengths), when it passed. */
   readonly metrics?: CaseMetrics;
+  /** Wall time of the case, milliseconds. */
   readonly ms: number;
   /** The expectations file lists this case as a known failure. */
   readonly expectedFailure?: boolean;

@@ -7,7 +7,9 @@
 
 /** The outcome of a comparison. */
 export interface Comparison {
+  /** Every element within its bound (NaN equal only to NaN). */
   readonly ok: boolean;
+  /** The largest |actual - expected| (Infinity when NaN meets a number). */
   readonly maxAbsError: number;
   /** Elements outside the bound (NaN counts as outside). */
   readonly mismatches: number;

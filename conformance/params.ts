@@ -13,6 +13,7 @@ export type ParamValue = string | number | boolean;
 export class Params<T extends Record<string, ParamValue>> {
   readonly #rows: readonly T[];
 
+  /** A builder over these rows; start with {@linkcode params} instead. */
   constructor(rows: readonly T[]) {
     this.#rows = rows;
   }

@@ -41,13 +41,13 @@ export type TestFunction = (definition: {
 
 /** Options for {@linkcode registerConformanceTests}. */
 export interface RegisterOptions {
-  /** @default Deno.test */
+  /** The function that registers one test (ESLint RuleTester-style injection). @default Deno.test */
   readonly test?: TestFunction;
   /** Targets to run; one asked for but absent or not shipped is a failing test. @default every target the definition ships */
   readonly targets?: readonly Target[];
   /** Register only cases whose address matches (substring, or glob with *). */
   readonly filter?: string;
-  /** @default 1 */
+  /** The data seed; a case's own seed mixes it with the case address. @default 1 */
   readonly seed?: number;
   /** Include long-context and large-memory cases. @default false */
   readonly long?: boolean;

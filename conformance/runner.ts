@@ -51,10 +51,11 @@ export interface ConformanceOptions {
   readonly targets?: readonly Target[];
   /** Run only cases whose address matches (substring, or glob with *). */
   readonly filter?: string;
-  /** @default 1 */
+  /** The data seed; a case's own seed mixes it with the case address. @default 1 */
   readonly seed?: number;
   /** Include long-context and large-memory cases. @default false */
   readonly long?: boolean;
+  /** Known failures (address -> why): reported as xfail, not failures. */
   readonly expectations?: Expectations;
   /** Called after each case (progress). */
   readonly onResult?: (target: Target, result: CaseResult) => void;
@@ -72,21 +73,29 @@ export interface ConformanceOptions {
 
 /** One target's results. */
 export interface TargetReport {
+  /** The target these results are for. */
   readonly target: Target;
   /** Absent targets are skipped whole, with the reason. */
   readonly available: boolean;
+  /** Why the target is absent (its probe's words); set when not available. */
   readonly reason?: string;
   /** A target asked for explicitly but absent is an error. */
   readonly required: boolean;
+  /** Every case, in suite order, run or skipped. */
   readonly results: readonly CaseResult[];
 }
 
 /** The whole run. */
 export interface ConformanceReport {
+  /** The definition's name. */
   readonly backend: string;
+  /** The definition's version. */
   readonly version: string;
+  /** The data seed the run used: with it, any case reruns on the same data. */
   readonly seed: number;
+  /** Whether the long tier ran. */
   readonly long: boolean;
+  /** One entry per target the definition ships (or that was asked for). */
   readonly targets: readonly TargetReport[];
   /**
    * Why the run as a whole fails beyond its cases: no case ran, a filter

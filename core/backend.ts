@@ -50,7 +50,9 @@ export type Availability =
 
 /** One layer's cache in a backend's own layout. Opaque to the core. */
 export interface LayerCache {
+  /** The layer this cache was created for, dtype and block size included. */
   readonly config: LayerConfig;
+  /** Blocks allocated; valid block ids are 0..numBlocks-1. */
   readonly numBlocks: number;
 }
 
@@ -93,9 +95,13 @@ export interface AttentionBackend<
   C extends LayerCache = LayerCache,
   P extends PlannedBatch = PlannedBatch,
 > {
+  /** The definition's name, as `--backend` and reports spell it. */
   readonly name: string;
+  /** Where this instance's kernels run. */
   readonly target: Target;
+  /** The definition's version, shown in conformance reports. */
   readonly version: string;
+  /** What this instance serves: the target's declared capabilities. */
   readonly capabilities: BackendCapabilities;
   /** Bytes one block of this layer takes in this backend's layout, scales included. */
   cacheBytesPerBlock(config: LayerConfig): number;
@@ -143,7 +149,9 @@ export interface CreateBackendOptions {
 
 /** One target a backend ships, with its capabilities as data. */
 export interface BackendTarget {
+  /** Where this entry's kernels run. */
   readonly target: Target;
+  /** What it serves, as data: the selector decides without creating it. */
   readonly capabilities: BackendCapabilities;
   /**
    * (optional) Reasons beyond the capability lists why a layer is refused
@@ -152,17 +160,22 @@ export interface BackendTarget {
   extraReasons?(layer: LayerConfig): readonly string[];
   /** Is this target usable on this machine? Cheap; may load an addon or request an adapter. */
   probe(): MaybePromise<Availability>;
+  /** A live instance on this target (a GPU device, a thread pool, ...). */
   create(options?: CreateBackendOptions): MaybePromise<AttentionBackend>;
 }
 
 /** What a backend module exports (see defineBackend()). */
 export interface BackendDefinition {
+  /** The contract version it was built against: set it to BACKEND_API_VERSION. */
   readonly apiVersion: number;
+  /** Unique among loaded backends; `--backend NAME` and reports use it. */
   readonly name: string;
+  /** The module's own version, for reports and bug reports. */
   readonly version: string;
   /** One line for `deno task select` and error messages. */
   readonly description: string;
   /** Only used when asked for by name; never picked automatically (e.g. fa3's 8-bit compute). */
   readonly optIn?: boolean;
+  /** Each target it ships, in the order it prefers them. */
   readonly targets: readonly BackendTarget[];
 }
