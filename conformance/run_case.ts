@@ -14,6 +14,7 @@ import {
   CaseSkip,
   type CaseStatus,
   type ConformanceCase,
+  ConformanceFailure,
   hashString,
   type Phase,
 } from "./case.ts";
@@ -197,16 +198,20 @@ export async function runOneCase(
         ms,
       };
     }
+    // A failed check is the suite's verdict, not a backend call gone wrong:
+    // its message says what differs, and no phase is named.
     const phase = error instanceof CaseTimeout
       ? error.phase
       : error instanceof BackendCallError
       ? error.phase
+      : error instanceof ConformanceFailure
+      ? undefined
       : tracker.current;
     return {
       status: "failed",
       message: describeFailure(error),
       ms,
-      phase,
+      ...(phase ? { phase } : {}),
       ...(error instanceof CaseTimeout ? { timedOut: true } : {}),
       error,
     };

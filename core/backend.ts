@@ -118,7 +118,12 @@ export interface AttentionBackend<
    * plan itself.
    */
   plan?(batch: PlannedBatch): P;
-  /** Paged attention for a batch mixing prefill and decode (causal, GQA). */
+  /**
+   * Paged attention for a batch mixing prefill and decode (causal, GQA).
+   * Honour the layer's softmax `scale`, `slidingWindow`, `softCap` and
+   * `int8Scheme`; a sequence's query tokens are its last positions (a
+   * chunked prefill attends over the context already cached).
+   */
   attend(cache: C, plan: P, input: AttendInput): MaybePromise<void>;
   /**
    * Copies whole blocks (copy on write after a fork), scales stored beside
@@ -128,8 +133,13 @@ export interface AttentionBackend<
    * kernel that reads every source before writing breaks chains).
    */
   copyBlocks(cache: C, pairs: Int32Array): MaybePromise<void>;
-  /** (optional) Dequantized readout of slots. Without it, conformance skips its
-   * write read-back cases and checks writes through attention only. */
+  /**
+   * (optional) Dequantized readout of slots, decoded as fp32(code * scale)
+   * (int8: fp32((q - zeroPoint) * scale)). Conformance compares it bit for bit
+   * with the core codecs; without it, the exact write cases are skipped and
+   * writes are checked through attention only (one-hot probes and the
+   * attention cases: weaker, docs/CONFORMANCE.md says how much).
+   */
   readCache?(cache: C, slots: Int32Array): MaybePromise<CacheReadout>;
   /** (optional) Releases one cache early. Fallback: released by dispose(). */
   disposeCache?(cache: C): MaybePromise<void>;
