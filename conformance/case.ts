@@ -11,22 +11,27 @@ import type {
 } from "../core/backend.ts";
 
 /**
- * What the suite was doing when a case ended: a backend member (or creating
- * the instance), or `case` for the suite's own code between backend calls.
+ * What the suite can be doing when a case ends: probing or creating the
+ * instance, a backend member, or `case` for the suite's own code between
+ * backend calls.
  */
-export type Phase =
-  | "probe"
-  | "create"
-  | "cacheBytesPerBlock"
-  | "createCache"
-  | "write"
-  | "plan"
-  | "attend"
-  | "copyBlocks"
-  | "readCache"
-  | "disposeCache"
-  | "dispose"
-  | "case";
+export const PHASES = [
+  "probe",
+  "create",
+  "cacheBytesPerBlock",
+  "createCache",
+  "write",
+  "plan",
+  "attend",
+  "copyBlocks",
+  "readCache",
+  "disposeCache",
+  "dispose",
+  "case",
+] as const;
+
+/** One of {@linkcode PHASES}. */
+export type Phase = typeof PHASES[number];
 
 /** How one case ended. `skipped` always carries its reason. */
 export type CaseStatus = "passed" | "failed" | "skipped";

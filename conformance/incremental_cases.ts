@@ -23,7 +23,7 @@ import { compareArrays } from "./compare.ts";
 import { caseDefaults } from "./defaults.ts";
 import { layerForAttend } from "./attend_cases.ts";
 import { type CaseTarget, reasonsFor } from "./reasons.ts";
-import { expectedDequantized, poisonValue } from "./scenario.ts";
+import { expectedDequantized, poisonValue, shuffle } from "./scenario.ts";
 import { LOW_PRECISION_KERNEL, toleranceFor } from "./tolerances.ts";
 
 /** Attend calls in a decodeSteps case. */
@@ -265,15 +265,6 @@ class Incremental {
   }
 }
 
-function shuffled(rand: () => number, n: number): number[] {
-  const a = [...Array(n).keys()];
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
 /** A sequence of `n` tokens in these blocks, with data in its cache kind's range. */
 function newSeq(
   ctx: CaseContext,
@@ -310,7 +301,7 @@ async function decodeSteps(
   const final = start.map((n) => n + STEPS * step);
   const blocksOf = final.map((n) => Math.ceil(n / bs));
   const numBlocks = blocksOf[0] + blocksOf[1] + 3;
-  const ids = shuffled(ctx.rand, numBlocks);
+  const ids = shuffle(ctx.rand, [...Array(numBlocks).keys()]);
   const seqs = [
     newSeq(ctx, layer, kind, final[0], ids.slice(0, blocksOf[0])),
     newSeq(
@@ -361,7 +352,7 @@ async function blockReuse(
   const lenA = 2 * bs + Math.max(step, Math.ceil(bs / 2));
   const blocksA = Math.ceil(lenA / bs);
   const numBlocks = blocksA + 2;
-  const ids = shuffled(ctx.rand, numBlocks).slice(0, blocksA);
+  const ids = shuffle(ctx.rand, [...Array(numBlocks).keys()]).slice(0, blocksA);
   const startB = (blocksA - 1) * bs + step;
   const steps = 3;
   const a = newSeq(ctx, layer, kind, lenA, ids);

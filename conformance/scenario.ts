@@ -109,7 +109,21 @@ function uniform(rand: () => number, n: number, lo: number, hi: number) {
   return a;
 }
 
-function shuffle<T>(rand: () => number, items: T[]): T[] {
+/**
+ * Shuffles `items` in place (Fisher-Yates) with the case's generator, so a
+ * case rerun alone draws the same order.
+ *
+ * @example Usage
+ * ```ts
+ * import { shuffle } from "./scenario.ts";
+ * import { mulberry32 } from "../core/prng.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const order = shuffle(mulberry32(1), [0, 1, 2, 3]);
+ * assert.deepEqual([...order].sort(), [0, 1, 2, 3]);
+ * ```
+ */
+export function shuffle<T>(rand: () => number, items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [items[i], items[j]] = [items[j], items[i]];

@@ -11,7 +11,7 @@
 
 import type { AttentionBackend, Target } from "../core/backend.ts";
 import type { LayerConfig } from "../core/layer.ts";
-import { CaseSkip, type Phase } from "./case.ts";
+import { CaseSkip, type Phase, PHASES } from "./case.ts";
 
 /** Where a call happened, for messages. */
 export interface CallSite {
@@ -79,17 +79,10 @@ export class PhaseTracker {
   }
 }
 
-const MEMBERS: ReadonlySet<string> = new Set<Phase>([
-  "cacheBytesPerBlock",
-  "createCache",
-  "write",
-  "plan",
-  "attend",
-  "copyBlocks",
-  "readCache",
-  "disposeCache",
-  "dispose",
-]);
+// Backend members, the phases a call can be in (not probe, create or case).
+const MEMBERS: ReadonlySet<string> = new Set<Phase>(
+  PHASES.filter((p) => !["probe", "create", "case"].includes(p)),
+);
 
 /** Options for {@linkcode traceBackend}. */
 export interface TraceOptions {

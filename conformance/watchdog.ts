@@ -10,23 +10,11 @@
  * @module
  */
 
-import type { Phase } from "./case.ts";
+import { type Phase, PHASES } from "./case.ts";
 import type { CaseObserver } from "./runner.ts";
 
-const PHASES: readonly Phase[] = [
-  "case",
-  "probe",
-  "create",
-  "cacheBytesPerBlock",
-  "createCache",
-  "write",
-  "plan",
-  "attend",
-  "copyBlocks",
-  "readCache",
-  "disposeCache",
-  "dispose",
-];
+// The worker reads the phase as an index into PHASES.
+const CASE = PHASES.indexOf("case");
 
 /** A {@linkcode CaseObserver} backed by a worker; `stop()` ends the worker. */
 export interface Watchdog extends CaseObserver {
@@ -59,7 +47,7 @@ export function startWatchdog(): Watchdog {
     start(info) {
       seq++;
       Atomics.store(view, 0, seq);
-      Atomics.store(view, 1, 0);
+      Atomics.store(view, 1, CASE);
       worker.postMessage({
         kind: "start",
         seq,
@@ -69,7 +57,8 @@ export function startWatchdog(): Watchdog {
       });
     },
     phase(phase) {
-      Atomics.store(view, 1, Math.max(0, PHASES.indexOf(phase)));
+      const i = PHASES.indexOf(phase);
+      Atomics.store(view, 1, i < 0 ? CASE : i);
     },
     end() {
       Atomics.store(view, 0, 0);

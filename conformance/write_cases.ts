@@ -20,7 +20,7 @@ import { ConformanceFailure } from "./case.ts";
 import { CACHE_KINDS, type CacheKind, cacheKindInfo } from "./cache_kinds.ts";
 import { BLOCK_SIZES, caseDefaults, HEAD_DIMS } from "./defaults.ts";
 import { caseAddress, params } from "./params.ts";
-import { expectedDequantized, poisonValue } from "./scenario.ts";
+import { expectedDequantized, poisonValue, shuffle } from "./scenario.ts";
 import {
   CRAFTED_SCALES,
   craftedFor,
@@ -244,7 +244,7 @@ async function runWrite(ctx: CaseContext, layer: LayerConfig, p: WriteParams) {
     });
     const before = await backend.readCache(cache, all);
 
-    const slots = shuffled(rand, numSlots).slice(0, n);
+    const slots = shuffle(rand, [...Array(numSlots).keys()]).slice(0, n);
     const mapping: number[] = [];
     const rowsK: Float32Array[] = [], rowsV: Float32Array[] = [];
     const poison = new Float32Array(row).fill(poisonValue(layer));
@@ -375,15 +375,6 @@ function compareExact(
 }
 
 const show = (v: number) => Object.is(v, -0) ? "-0" : String(v);
-
-function shuffled(rand: () => number, n: number): number[] {
-  const a = [...Array(n).keys()];
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 /** Marker error: the case needs readCache and the backend has none. */
 export class NeedsReadCache extends Error {
