@@ -21,12 +21,12 @@ import { DeviceLostError } from "../core/backend_errors.ts";
  * import { DeviceLostError } from "../core/backend_errors.ts";
  * import assert from "node:assert/strict";
  *
- * let lose!: (info: GPUDeviceLostInfo) => void;
- * const lost = new Promise<GPUDeviceLostInfo>((resolve) => lose = resolve);
- * const check = watchDeviceLoss({ lost } as GPUDevice, "mine");
+ * const { promise: lost, resolve: lose } = Promise.withResolvers<GPUDeviceLostInfo>();
+ * const check = watchDeviceLoss({ lost } as unknown as GPUDevice, "mine");
  * check(); // not lost yet
- * lose({ reason: "unknown", message: "the driver was reset" } as GPUDeviceLostInfo);
+ * lose({ reason: undefined, message: "the driver was reset" } as unknown as GPUDeviceLostInfo);
  * await lost;
+ * await 0; // the watcher's then() runs after ours
  * assert.throws(check, DeviceLostError);
  * ```
  */
