@@ -120,7 +120,7 @@ export interface TraceOptions {
  *   }
  * })();
  * assert.ok(error instanceof BackendCallError);
- * assert.match(error.message, /^copyBlocks\(\) of backend reference on target reference threw during case contract:x: RangeError/);
+ * assert.match(error.message, /^copyBlocks\(\) of backend reference on target reference threw during case contract:x: BackendShapeError/);
  * assert.equal(tracker.describe(), "case (suite code, after copyBlocks)");
  * ```
  */

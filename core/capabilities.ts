@@ -141,7 +141,13 @@ export function unsupportedReasons(
   return reasons;
 }
 
-/** A layer given to a backend that does not declare support for it. */
+/**
+ * A layer given to a backend that does not declare support for it: the
+ * capability refusal, a configuration problem the user fixes by choosing
+ * another backend or dtype. It is not a `BackendError` (backend_errors.ts),
+ * which a live instance raises for a bad call or its own failure; raised
+ * during a serving step, the engine reports it as one (attributeBackendError).
+ */
 export class UnsupportedLayerError extends RangeError {
   /** Creates the error; pass `{ cause }` to keep the underlying error. */
   constructor(message: string, options?: ErrorOptions) {

@@ -24,6 +24,8 @@ export * from "./capabilities.ts";
 export * from "./batch.ts";
 export * from "./sequence_slots.ts";
 export * from "./backend.ts";
+export * from "./backend_errors.ts";
+export * from "./backend_checks.ts";
 export * from "./define_backend.ts";
 export * from "./reference_attention.ts";
 export * from "./model_config.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { attributeBackendError } from "../core/backend_errors.ts";
 import type { EngineModel } from "./engine.ts";
 import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
 
@@ -34,17 +35,26 @@ export function countingModel(o: CountingModelOptions = {}): EngineModel {
         { length: n * 8 },
         (_, i) => batch.tokens[i >> 3] / 32,
       );
-      await backend.write(cache, {
-        keys: kv,
-        values: kv,
-        slotMapping: batch.slotMapping,
-      });
       const out = new Float32Array(n * 8);
-      await backend.attend(
-        cache,
-        backend.plan ? backend.plan(batch.plan) : batch.plan,
-        { query: kv, out },
-      );
+      try {
+        await backend.write(cache, {
+          keys: kv,
+          values: kv,
+          slotMapping: batch.slotMapping,
+        });
+        await backend.attend(
+          cache,
+          backend.plan ? backend.plan(batch.plan) : batch.plan,
+          { query: kv, out },
+        );
+      } catch (error) {
+        // As the transformer does: the report names the backend and layer.
+        throw attributeBackendError(error, {
+          backend: backend.name,
+          target: backend.target,
+          layer: cache.config.index,
+        });
+      }
       if (!out.every(Number.isFinite)) {
         throw new Error(
           "Attention read an unwritten slot: the output is not finite",

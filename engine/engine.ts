@@ -14,6 +14,7 @@ import type {
   BackendDefinition,
   LayerCache,
 } from "../core/backend.ts";
+import { attributeBackendError } from "../core/backend_errors.ts";
 import { planBatch } from "../core/batch.ts";
 import { blocksForBudget } from "../core/blocks_for_budget.ts";
 import { KvCacheManager } from "../core/kv_cache_manager.ts";
@@ -346,17 +347,27 @@ export class Engine {
       out.preempted.length,
     );
     if (out.scheduled.length === 0) return true;
-    if (out.copies.length > 0) {
-      for (const a of this.#attention) {
-        await a.backend.copyBlocks(a.cache, out.copies);
-      }
-    }
-    const batch = this.#flatten(out.scheduled);
     let logits: Float32Array;
     try {
+      if (out.copies.length > 0) {
+        for (const { backend, cache } of this.#attention) {
+          try {
+            await backend.copyBlocks(cache, out.copies);
+          } catch (error) {
+            throw attributeBackendError(error, {
+              backend: backend.name,
+              target: backend.target,
+              layer: cache.config.index,
+            });
+          }
+        }
+      }
+      const batch = this.#flatten(out.scheduled);
       logits = await this.#model.forward(batch, this.#attention);
     } catch (error) {
-      // A failing backend fails the requests of this step, not the server.
+      // A failing backend fails the requests of this step (their blocks are
+      // freed), not the server. The cause keeps the BackendError, so the
+      // server reports the backend, target and layer (server/step_errors.ts).
       const failure = new Error(
         `The forward pass failed (attention backends: ${this.#backendNames}): ${
           (error as Error).message

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { attributeBackendError } from "../core/backend_errors.ts";
 import type { AttentionBackend } from "../core/backend.ts";
 import type { PlannedBatch } from "../core/batch.ts";
 import { type ModelSpec, parseModelConfig } from "../core/model_config.ts";
@@ -198,17 +199,26 @@ export class Transformer {
       }
       ops.applyRope(q, table);
       ops.applyRope(k, table);
-      await backend.write(cache, {
-        keys: k,
-        values: v,
-        slotMapping: batch.slotMapping,
-      });
-      let plan = plans.get(backend);
-      if (!plan) {
-        plan = backend.plan ? backend.plan(batch.plan) : batch.plan;
-        plans.set(backend, plan);
+      try {
+        await backend.write(cache, {
+          keys: k,
+          values: v,
+          slotMapping: batch.slotMapping,
+        });
+        let plan = plans.get(backend);
+        if (!plan) {
+          plan = backend.plan ? backend.plan(batch.plan) : batch.plan;
+          plans.set(backend, plan);
+        }
+        await backend.attend(cache, plan, { query: q, out: attn });
+      } catch (error) {
+        // Whatever the backend threw, the report names it and the layer.
+        throw attributeBackendError(error, {
+          backend: backend.name,
+          target: backend.target,
+          layer: cache.config.index,
+        });
       }
-      await backend.attend(cache, plan, { query: q, out: attn });
       ops.matmul(attn, pw.o, { bias: lw.oBias, out });
       if (lw.postAttnNorm) ops.rmsNorm(out, lw.postAttnNorm, { ...norm, out });
       ops.addInPlace(x, out);

@@ -17,6 +17,7 @@ import {
 } from "../engine/sampling_params.ts";
 import { badRequest, HttpError } from "./http_error.ts";
 import { renderMetrics } from "./prometheus.ts";
+import { backendFailure, findBackendError } from "./step_errors.ts";
 import { field, readJsonObject } from "./request_body.ts";
 
 /** A chat message as OpenAI sends it (text content only). */
@@ -59,6 +60,25 @@ export function createApp(
   const log = o.log ?? console.error;
   const created = () => Math.floor(Date.now() / 1000);
   let counter = 0;
+  // Set when a backend's device is lost: every later request (and /health)
+  // gets this 503, so a supervisor restarts the process; no Retry-After,
+  // since retrying this process cannot help.
+  let deviceLost: HttpError | undefined;
+
+  /** A failed generation's response, mapped by class (step_errors.ts). */
+  const failure = (error: unknown): HttpError => {
+    const mapped = backendFailure(error);
+    if (mapped?.status === 503 && !deviceLost) {
+      deviceLost = mapped;
+      log(`Refusing requests from now on: ${mapped.message}`);
+    } else if (mapped) {
+      log(mapped.message);
+    }
+    return mapped ??
+      new HttpError(500, `Generation failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+  };
 
   const prepare = (
     body: Record<string, unknown>,
@@ -209,11 +229,7 @@ export function createApp(
           usage: usage(),
         });
       }, (error) => {
-        throw new HttpError(
-          500,
-          `Generation failed: ${(error as Error).message}`,
-          { cause: error },
-        );
+        throw failure(error);
       });
     }
     const object = kind === "chat"
@@ -264,11 +280,7 @@ export function createApp(
             if (delta.text) controller.enqueue(sse(chunk(delta.text, null)));
           }
           if (stream.error) {
-            const e = new HttpError(
-              500,
-              `Generation failed: ${stream.error.message}`,
-            );
-            controller.enqueue(sse(e.body));
+            controller.enqueue(sse(failure(stream.error).body));
           } else {
             controller.enqueue(sse(chunk(null, stream.finishReason ?? "stop")));
             if (p.includeUsage) {
@@ -381,7 +393,7 @@ export function createApp(
           max_model_len: o.engine.maxModelLen,
         }],
       }),
-    "GET /health": () => new Response("ok\n"),
+    "GET /health": () => deviceLost?.getResponse() ?? new Response("ok\n"),
     "GET /metrics": () =>
       new Response(renderMetrics(o.engine), {
         headers: { "content-type": "text/plain; version=0.0.4" },
@@ -407,9 +419,11 @@ export function createApp(
             { type: "not_found_error" },
           );
       }
+      if (deviceLost && request.method === "POST") throw deviceLost;
       return await route(request, info?.completed);
     } catch (error) {
       if (error instanceof HttpError) return error.getResponse();
+      if (findBackendError(error)) return failure(error).getResponse();
       log(
         `Unexpected error on ${request.method} ${path}: ${
           (error as Error).stack ?? error

@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
-import { letters, testEngine } from "./test_support.ts";
+import { type Fault, letters, testEngine } from "./test_support.ts";
+import { BackendShapeError, DeviceLostError } from "../core/backend_errors.ts";
 
 const MODEL = "counting";
 
-async function setup(state: { nan?: boolean } = {}) {
-  const engine = await testEngine(state);
+async function setup(state: { nan?: boolean } = {}, fault?: Fault) {
+  const engine = await testEngine(state, { fault });
+  const logged: string[] = [];
   const app = createApp({
     engine,
     tokenizer: letters,
     modelName: MODEL,
-    log: () => {},
+    log: (m) => logged.push(m),
   });
   const post = (path: string, body: unknown) =>
     app(
@@ -23,7 +25,7 @@ async function setup(state: { nan?: boolean } = {}) {
           : JSON.stringify(body),
       }),
     );
-  return { engine, app, post };
+  return { engine, app, post, logged };
 }
 
 async function sseEvents(res: Response): Promise<unknown[]> {
@@ -235,6 +237,74 @@ Deno.test("a backend that returns NaN fails the request with a 500 naming the ba
     (await res.json()).error.message,
     /NaN logits \(attention backends: reference\/reference\)/,
   );
+  await engine.shutdown();
+});
+
+Deno.test("a backend that throws mid-step gets a 500 naming it and the layer, its blocks are freed and the next request is served", async () => {
+  const fault: Fault = { error: new TypeError("x is undefined") };
+  const { engine, post, logged } = await setup({}, fault);
+  const request = {
+    model: MODEL,
+    prompt: "abc",
+    max_tokens: 2,
+    temperature: 0,
+  };
+  const res = await post("/v1/completions", request);
+  assert.equal(res.status, 500);
+  const { error } = await res.json();
+  assert.equal(error.type, "server_error");
+  assert.equal(error.code, "backend_error");
+  assert.equal(
+    error.message,
+    "Backend faulty (reference) failed on layer 0: TypeError: x is undefined: this is a bug in the backend, not in the request: report it to the backend's authors with this message",
+  );
+  assert.equal(logged.length, 1);
+  assert.equal(engine.cache.numUsedBlocks, 0);
+  // A typed shape error from a backend is its bug too: 500, never 400.
+  fault.error = new BackendShapeError("keys has 3 elements, expected 4", {
+    backend: "faulty",
+    target: "reference",
+  });
+  const streamed = await post("/v1/completions", { ...request, stream: true });
+  const events = await sseEvents(streamed);
+  assert.match(
+    (events[0] as { error: { message: string } }).error.message,
+    /^Backend faulty \(reference\) failed on layer 0: BackendShapeError: keys has 3 elements, expected 4: this is a bug in the backend/,
+  );
+  assert.equal(engine.cache.numUsedBlocks, 0);
+  fault.error = undefined;
+  const ok = await post("/v1/completions", request);
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).choices[0].text, "de");
+  await engine.shutdown();
+});
+
+Deno.test("a lost device gets a 503 and the server refuses requests (and /health) from then on", async () => {
+  const fault: Fault = {
+    error: new DeviceLostError("the driver was reset", {
+      backend: "faulty",
+      target: "reference",
+      cause: { reason: "unknown", message: "the driver was reset" },
+    }),
+  };
+  const { engine, app, post, logged } = await setup({}, fault);
+  const request = { model: MODEL, prompt: "abc", max_tokens: 2 };
+  const res = await post("/v1/completions", request);
+  assert.equal(res.status, 503);
+  const { error } = await res.json();
+  assert.equal(error.type, "service_unavailable");
+  assert.equal(error.code, "device_lost");
+  assert.match(
+    error.message,
+    /^The reference device of backend faulty was lost: the driver was reset: .* refuses requests until it is restarted$/,
+  );
+  assert.equal(engine.cache.numUsedBlocks, 0);
+  fault.error = undefined;
+  assert.equal((await post("/v1/completions", request)).status, 503);
+  const health = await app(new Request("http://x/health"));
+  assert.equal(health.status, 503);
+  await health.body?.cancel();
+  assert.equal(logged.filter((m) => m.startsWith("Refusing")).length, 1);
   await engine.shutdown();
 });
 

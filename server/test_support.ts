@@ -7,7 +7,16 @@
  * @module
  */
 
-import referenceBackend from "../backends/reference/mod.ts";
+import referenceBackend, {
+  createReferenceBackend,
+  REFERENCE_CAPABILITIES,
+  type ReferenceCache,
+} from "../backends/reference/mod.ts";
+import {
+  BACKEND_API_VERSION,
+  type BackendDefinition,
+} from "../core/backend.ts";
+import { defineBackend } from "../core/define_backend.ts";
 import { parseModelConfig } from "../core/model_config.ts";
 import { selectBackends } from "../core/selector.ts";
 import { Engine } from "../engine/engine.ts";
@@ -27,11 +36,47 @@ export const letters: ServerTokenizer = {
   eosTokenIds: [31],
 };
 
-/** An engine over the counting model. */
+/** What the "faulty" backend throws from attend() while `error` is set. */
+export interface Fault {
+  error?: unknown;
+}
+
+/**
+ * The reference backend under the name "faulty", whose attend() throws
+ * `fault.error` while it is set: a backend failing mid-step, for the
+ * server's error mapping.
+ */
+export function faultyBackend(fault: Fault): BackendDefinition {
+  return defineBackend({
+    apiVersion: BACKEND_API_VERSION,
+    name: "faulty",
+    version: "0.0.0",
+    description: "the reference backend, throwing on demand (server tests)",
+    targets: [{
+      target: "reference",
+      capabilities: REFERENCE_CAPABILITIES,
+      probe: () => ({ available: true }),
+      create: () => {
+        const inner = createReferenceBackend();
+        return {
+          ...inner,
+          name: "faulty",
+          attend(cache, plan, input) {
+            if (fault.error !== undefined) throw fault.error;
+            inner.attend(cache as ReferenceCache, plan, input);
+          },
+        };
+      },
+    }],
+  });
+}
+
+/** An engine over the counting model (on the faulty backend when given a fault). */
 export async function testEngine(
   state: { nan?: boolean; delayMs?: number } = {},
-  o: { kvCacheMemory?: number } = {},
+  o: { kvCacheMemory?: number; fault?: Fault } = {},
 ): Promise<Engine> {
+  const backend = o.fault ? faultyBackend(o.fault) : referenceBackend;
   const spec = parseModelConfig({
     model_type: "llama",
     num_hidden_layers: 1,
@@ -41,14 +86,14 @@ export async function testEngine(
     torch_dtype: "float32",
   }, { name: "counting" });
   const plan = selectBackends(spec, [{
-    definition: referenceBackend,
+    definition: backend,
     availability: new Map([["reference", { available: true }]]),
   }], { blockSize: 4 });
   return await Engine.create({
     model: countingModel(state),
     tokenizer: letters,
     plan,
-    backends: [referenceBackend],
+    backends: [backend],
     kvCacheMemory: o.kvCacheMemory ?? 4 << 20,
     maxModelLen: 128,
     maxNumSeqs: 64,

@@ -186,7 +186,7 @@ export function createFa3NativeBackend(
 
     readCache(cache: Fa3NativeCache, slots: Int32Array): CacheReadout {
       check.live(cache);
-      slots.forEach((slot, i) => check.slot(cache, slot, `slots[${i}]`));
+      check.readSlots(cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);

@@ -8,23 +8,35 @@
  */
 
 import type { AttendInput, WriteInput } from "../../core/backend.ts";
+import {
+  checkAttendInput,
+  checkCopyPairs,
+  checkReadSlots,
+  checkWriteInput,
+} from "../../core/backend_checks.ts";
+import {
+  BackendDisposedError,
+  ForeignHandleError,
+} from "../../core/backend_errors.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
 import { Fa3NativeCache } from "./native_cache.ts";
 
 /** The checks, bound to one backend instance's disposed flag. */
 export interface Fa3ArgChecks {
+  /** Throws after dispose(), or for a cache another instance made. */
   live(cache?: unknown): void;
-  slot(cache: Fa3NativeCache, slot: number, where: string): void;
+  /** Checks readCache slots. */
+  readSlots(cache: Fa3NativeCache, slots: Int32Array): void;
+  /** Checks a write (and liveness). */
   write(cache: Fa3NativeCache, input: WriteInput): void;
+  /** Checks an attend's shapes and blocks (liveness is checked apart). */
   attend(cache: Fa3NativeCache, plan: PlannedBatch, input: AttendInput): void;
+  /** Checks copyBlocks pairs (and liveness). */
   copyBlocks(cache: Fa3NativeCache, pairs: Int32Array): void;
 }
 
-function checkLength(name: string, got: number, want: number): void {
-  if (got !== want) {
-    throw new RangeError(`${name} has ${got} elements, expected ${want}`);
-  }
-}
+const SELF = { name: "fa3", target: "native" } as const;
+const AT = { backend: "fa3", target: "native" } as const;
 
 /**
  * Checks for one backend instance.
@@ -32,83 +44,39 @@ function checkLength(name: string, got: number, want: number): void {
  * @example Usage
  * ```ts
  * import { checkFa3Args } from "./native_checks.ts";
+ * import { BackendDisposedError } from "../../core/backend_errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.throws(() => checkFa3Args(() => true).live(), /was disposed/);
+ * assert.throws(() => checkFa3Args(() => true).live(), BackendDisposedError);
  * ```
  */
 export function checkFa3Args(disposed: () => boolean): Fa3ArgChecks {
   const live = (cache?: unknown) => {
-    if (disposed()) {
-      throw new Error(
-        "Backend fa3 was disposed: create a new instance to keep using it",
-      );
-    }
+    if (disposed()) throw new BackendDisposedError(AT);
     if (cache !== undefined && !(cache instanceof Fa3NativeCache)) {
-      throw new TypeError(
+      throw new ForeignHandleError(
         "Backend fa3 (native) was given a cache it did not create: pass the cache from its own createCache()",
-      );
-    }
-  };
-  const slot = (cache: Fa3NativeCache, slot: number, where: string) => {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-      throw new RangeError(
-        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
+        AT,
       );
     }
   };
   return {
     live,
-    slot,
-    write(cache, { keys, values, slotMapping }) {
+    readSlots: (cache, slots) => checkReadSlots(SELF, cache, slots),
+    write(cache, input) {
       live(cache);
-      const row = cache.config.numKvHeads * cache.config.headDim;
-      checkLength("keys", keys.length, slotMapping.length * row);
-      checkLength("values", values.length, slotMapping.length * row);
-      slotMapping.forEach((s, t) => {
-        if (s !== -1) slot(cache, s, `slotMapping[${t}]`);
-      });
+      checkWriteInput(SELF, cache, input);
     },
     attend(cache, plan, input) {
-      const { config } = cache;
-      if (plan.blockSize !== config.blockSize) {
-        throw new RangeError(
-          `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
-        );
-      }
-      const qRow = config.numQHeads * config.headDim;
-      checkLength("query", input.query.length, plan.numTokens * qRow);
-      checkLength("out", input.out.length, plan.numTokens * qRow);
-      for (let s = 0; s < plan.numSeqs; s++) {
-        const blocks = Math.ceil(plan.seqLens[s] / config.blockSize);
-        for (let b = 0; b < blocks; b++) {
-          const block = plan.blockTables[s * plan.maxBlocksPerSeq + b];
-          if (block >= cache.numBlocks) {
-            throw new RangeError(
-              `blockTables[${s}][${b}] is ${block}, outside the cache's ${cache.numBlocks} blocks (0..${
-                cache.numBlocks - 1
-              }): sequence ${s} needs ${blocks} blocks of this cache`,
-            );
-          }
-        }
-      }
+      checkAttendInput(SELF, cache, {
+        plan,
+        queryLength: input.query.length,
+        outLength: input.out.length,
+      });
     },
     copyBlocks(cache, pairs) {
       live(cache);
-      if (pairs.length % 2 !== 0) {
-        throw new RangeError(
-          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-        );
-      }
-      pairs.forEach((b, i) => {
-        if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-          throw new RangeError(
-            `Block ${b} in pairs[${i - (i % 2)}..${
-              i - (i % 2) + 1
-            }] is outside 0..${cache.numBlocks - 1}`,
-          );
-        }
-      });
+      checkCopyPairs(SELF, cache, pairs);
     },
   };
 }

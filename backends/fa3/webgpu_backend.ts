@@ -10,6 +10,11 @@
  * @module
  */
 
+import {
+  BackendDisposedError,
+  ForeignHandleError,
+} from "../../core/backend_errors.ts";
+import { watchDeviceLoss } from "../../webgpu/device_loss.ts";
 import type {
   AttendInput,
   AttentionBackend,
@@ -125,18 +130,19 @@ export async function createFa3WebGpuBackend(
     buffer.destroy();
   });
   let disposed = false;
+  const checkDevice = watchDeviceLoss(device, NAME);
   const live = (cache?: Fa3Cache) => {
     if (disposed) {
-      throw new Error(
-        `Backend ${NAME} was disposed: create a new instance to keep using it`,
-      );
+      throw new BackendDisposedError({ backend: NAME, target: "webgpu" });
     }
+    checkDevice();
     cache?.assertLive(NAME);
   };
   const checkPlan = (plan: Fa3Plan) => {
     if (!plans.has(plan)) {
-      throw new TypeError(
+      throw new ForeignHandleError(
         `The plan passed to ${NAME} attend() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
+        { backend: NAME, target: "webgpu" },
       );
     }
     assertBatchSupported(NAME, FA3_WEBGPU_CAPABILITIES, plan);

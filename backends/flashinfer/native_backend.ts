@@ -16,6 +16,16 @@ import type {
   CreateCacheOptions,
   WriteInput,
 } from "../../core/backend.ts";
+import {
+  BackendDisposedError,
+  BackendShapeError,
+  ForeignHandleError,
+} from "../../core/backend_errors.ts";
+import {
+  checkCopyPairs,
+  checkReadSlots,
+  checkWriteInput,
+} from "../../core/backend_checks.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
 import {
   assertBatchSupported,
@@ -125,32 +135,16 @@ export function createFlashinferNativeBackend(
   const plans = new WeakSet<FlashinferNativePlan>();
   let lastKernelPath: KernelPathName | undefined;
   let disposed = false;
+  const self = { name: NAME, target: "native" } as const;
   const live = (cache?: unknown) => {
     if (disposed) {
-      throw new Error(
-        `Backend ${NAME} was disposed: create a new instance to keep using it`,
-      );
+      throw new BackendDisposedError({ backend: NAME, target: "native" });
     }
     if (cache !== undefined && !(cache instanceof FlashinferNativeCache)) {
-      throw new TypeError(
+      throw new ForeignHandleError(
         `Backend ${NAME} (native) was given a cache it did not create: pass the cache from its own createCache()`,
+        { backend: NAME, target: "native" },
       );
-    }
-  };
-  const checkSlot = (
-    cache: FlashinferNativeCache,
-    slot: number,
-    where: string,
-  ) => {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-      throw new RangeError(
-        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} pages of ${cache.config.blockSize}): use -1 for padding`,
-      );
-    }
-  };
-  const checkLength = (name: string, got: number, want: number) => {
-    if (got !== want) {
-      throw new RangeError(`${name} has ${got} elements, expected ${want}`);
     }
   };
 
@@ -187,15 +181,8 @@ export function createFlashinferNativeBackend(
 
     write(cache: FlashinferNativeCache, input: WriteInput): void {
       live(cache);
+      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
-      const row = cache.config.numKvHeads * cache.config.headDim;
-      checkLength("keys", keys.length, slotMapping.length * row);
-      checkLength("values", values.length, slotMapping.length * row);
-      for (let t = 0; t < slotMapping.length; t++) {
-        if (slotMapping[t] !== -1) {
-          checkSlot(cache, slotMapping[t], `slotMapping[${t}]`);
-        }
-      }
       addon.flashinferWrite(cache.native, keys, values, slotMapping);
     },
 
@@ -217,26 +204,40 @@ export function createFlashinferNativeBackend(
     ): void {
       live(cache);
       if (!plans.has(plan)) {
-        throw new TypeError(
+        throw new ForeignHandleError(
           `The plan passed to ${NAME} attend() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
+          { backend: NAME, target: "native", layer: cache.config.index },
         );
       }
       const { config } = cache;
+      const at = {
+        backend: NAME,
+        target: "native",
+        layer: config.index,
+      } as const;
       if (plan.pageSize !== config.blockSize) {
-        throw new RangeError(
+        throw new BackendShapeError(
           `The batch was planned for block size ${plan.pageSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
+          at,
         );
       }
       if (plan.maxPageId >= cache.numBlocks) {
-        throw new RangeError(
+        throw new BackendShapeError(
           `The plan uses page ${plan.maxPageId}, outside layer ${config.index}'s cache of ${cache.numBlocks} pages (0..${
             cache.numBlocks - 1
           })`,
+          at,
         );
       }
-      const qRow = config.numQHeads * config.headDim;
-      checkLength("query", input.query.length, plan.numTokens * qRow);
-      checkLength("out", input.out.length, plan.numTokens * qRow);
+      const want = plan.numTokens * config.numQHeads * config.headDim;
+      for (const name of ["query", "out"] as const) {
+        if (input[name].length !== want) {
+          throw new BackendShapeError(
+            `${name} has ${input[name].length} elements, expected ${want}`,
+            at,
+          );
+        }
+      }
       lastKernelPath = addon.flashinferRun(
         cache.native,
         plan,
@@ -248,28 +249,15 @@ export function createFlashinferNativeBackend(
 
     copyBlocks(cache: FlashinferNativeCache, pairs: Int32Array): void {
       live(cache);
-      if (pairs.length % 2 !== 0) {
-        throw new RangeError(
-          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-        );
-      }
+      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
-        for (const b of [pairs[i], pairs[i + 1]]) {
-          if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-            throw new RangeError(
-              `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
-                cache.numBlocks - 1
-              }`,
-            );
-          }
-        }
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: FlashinferNativeCache, slots: Int32Array): CacheReadout {
       live(cache);
-      slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+      checkReadSlots(self, cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);

@@ -11,6 +11,11 @@
  * @module
  */
 
+import {
+  BackendDisposedError,
+  ForeignHandleError,
+} from "../../core/backend_errors.ts";
+import { watchDeviceLoss } from "../../webgpu/device_loss.ts";
 import type {
   AttendInput,
   AttentionBackend,
@@ -139,12 +144,12 @@ export async function createFlashinferWebGpuBackend(
     buffer.destroy();
   });
   let disposed = false;
+  const checkDevice = watchDeviceLoss(device, NAME);
   const live = (cache?: FlashinferCache) => {
     if (disposed) {
-      throw new Error(
-        `Backend ${NAME} was disposed: create a new instance to keep using it`,
-      );
+      throw new BackendDisposedError({ backend: NAME, target: "webgpu" });
     }
+    checkDevice();
     cache?.assertLive(NAME);
   };
 
@@ -155,8 +160,9 @@ export async function createFlashinferWebGpuBackend(
   ) => {
     live(cache);
     if (!plans.has(plan)) {
-      throw new TypeError(
+      throw new ForeignHandleError(
         `The plan passed to ${NAME} ${call}() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
+        { backend: NAME, target: "webgpu" },
       );
     }
     assertBatchSupported(NAME, FLASHINFER_WEBGPU_CAPABILITIES, plan);

@@ -20,6 +20,13 @@ import {
   assertSupported,
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
+import { BackendDisposedError } from "../../core/backend_errors.ts";
+import {
+  checkAttendInput,
+  checkCopyPairs,
+  checkReadSlots,
+  checkWriteInput,
+} from "../../core/backend_checks.ts";
 import { dtypeInfo } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import { referenceAttention } from "../../core/reference_attention.ts";
@@ -88,23 +95,13 @@ export interface ReferenceBackend extends AttentionBackend<ReferenceCache> {
  */
 export function createReferenceBackend(): ReferenceBackend {
   let disposed = false;
+  const self = { name: "reference", target: "reference" } as const;
   const live = () => {
     if (disposed) {
-      throw new Error(
-        "Backend reference was disposed: create a new instance to keep using it",
-      );
-    }
-  };
-  const checkSlot = (cache: ReferenceCache, slot: number, where: string) => {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-      throw new RangeError(
-        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
-      );
-    }
-  };
-  const checkLength = (name: string, got: number, want: number) => {
-    if (got !== want) {
-      throw new RangeError(`${name} has ${got} elements, expected ${want}`);
+      throw new BackendDisposedError({
+        backend: "reference",
+        target: "reference",
+      });
     }
   };
 
@@ -137,14 +134,12 @@ export function createReferenceBackend(): ReferenceBackend {
 
     write(cache: ReferenceCache, input: WriteInput): void {
       live();
+      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
       const row = cache.rowSize;
-      checkLength("keys", keys.length, slotMapping.length * row);
-      checkLength("values", values.length, slotMapping.length * row);
       for (let t = 0; t < slotMapping.length; t++) {
         const slot = slotMapping[t];
         if (slot === -1) continue;
-        checkSlot(cache, slot, `slotMapping[${t}]`);
         cache.writeSlot(
           slot,
           keys.subarray(t * row, (t + 1) * row),
@@ -161,22 +156,15 @@ export function createReferenceBackend(): ReferenceBackend {
       live();
       const { config } = cache;
       assertBatchSupported("reference", REFERENCE_CAPABILITIES, plan);
-      if (plan.blockSize !== config.blockSize) {
-        throw new RangeError(
-          `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
-        );
-      }
-      const qRow = config.numQHeads * config.headDim;
-      checkLength("query", input.query.length, plan.numTokens * qRow);
-      checkLength("out", input.out.length, plan.numTokens * qRow);
+      checkAttendInput(self, cache, {
+        plan,
+        queryLength: input.query.length,
+        outLength: input.out.length,
+      });
       const keys: Float32Array[] = [];
       const values: Float32Array[] = [];
       for (let s = 0; s < plan.numSeqs; s++) {
-        const slots = sequenceSlots(plan, s);
-        slots.forEach((slot, j) =>
-          checkSlot(cache, slot, `The slot of sequence ${s} position ${j}`)
-        );
-        const read = readSlots(cache, slots);
+        const read = readSlots(cache, sequenceSlots(plan, s));
         keys.push(read.keys);
         values.push(read.values);
       }
@@ -191,28 +179,15 @@ export function createReferenceBackend(): ReferenceBackend {
 
     copyBlocks(cache: ReferenceCache, pairs: Int32Array): void {
       live();
-      if (pairs.length % 2 !== 0) {
-        throw new RangeError(
-          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-        );
-      }
+      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
-        for (const b of [pairs[i], pairs[i + 1]]) {
-          if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-            throw new RangeError(
-              `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
-                cache.numBlocks - 1
-              }`,
-            );
-          }
-        }
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout {
       live();
-      slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+      checkReadSlots(self, cache, slots);
       return readSlots(cache, slots);
     },
 

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { planBatch } from "../../core/batch.ts";
+import {
+  BackendDisposedError,
+  BackendShapeError,
+} from "../../core/backend_errors.ts";
 import { KV_CACHE_DTYPES } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import { mulberry32 } from "../../core/prng.ts";
@@ -186,6 +190,48 @@ Deno.test("reference backend: bad slots, bad pairs and use after dispose are cle
   assert.throws(
     () => backend.readCache!(cache, Int32Array.of(0)),
     /Backend reference was disposed/,
+  );
+});
+
+Deno.test("reference backend: bad inputs are BackendShapeErrors naming the layer, use after dispose a BackendDisposedError", () => {
+  const backend = createReferenceBackend();
+  const cache = backend.createCache(layer, { numBlocks: 2, scales });
+  const shapeError = (e: unknown) =>
+    e instanceof BackendShapeError && e.backend === "reference" &&
+    e.target === "reference" && e.layer === layer.index;
+  const row = new Float32Array(32);
+  assert.throws(
+    () =>
+      backend.write(cache, {
+        keys: row,
+        values: row,
+        slotMapping: Int32Array.of(8),
+      }),
+    shapeError,
+  );
+  assert.throws(() => backend.copyBlocks(cache, Int32Array.of(0)), shapeError);
+  assert.throws(() => backend.readCache!(cache, Int32Array.of(-1)), shapeError);
+  const plan = planBatch({
+    queryStartLoc: Int32Array.of(0, 1),
+    seqLens: Int32Array.of(1),
+    blockTables: Int32Array.of(2),
+    maxBlocksPerSeq: 1,
+    blockSize: layer.blockSize,
+  });
+  const q = new Float32Array(layer.numQHeads * layer.headDim);
+  assert.throws(
+    () => backend.attend(cache, plan, { query: q, out: q.slice() }),
+    (e) =>
+      shapeError(e) &&
+      /blockTables\[0\]\[0\] is 2, outside the cache's 2 blocks/.test(
+        (e as Error).message,
+      ),
+  );
+  backend.dispose();
+  assert.throws(
+    () => backend.copyBlocks(cache, Int32Array.of()),
+    (e) =>
+      e instanceof BackendDisposedError && e.name === "BackendDisposedError",
   );
 });
 

@@ -14,6 +14,16 @@ import type {
   CreateCacheOptions,
   WriteInput,
 } from "../../core/backend.ts";
+import {
+  BackendDisposedError,
+  ForeignHandleError,
+} from "../../core/backend_errors.ts";
+import {
+  checkAttendInput,
+  checkCopyPairs,
+  checkReadSlots,
+  checkWriteInput,
+} from "../../core/backend_checks.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
 import {
   assertBatchSupported,
@@ -110,32 +120,16 @@ export function createXformersNativeBackend(
   }
   let lastKernelPath: KernelPathName | undefined;
   let disposed = false;
+  const self = { name: "xformers", target: "native" } as const;
   const live = (cache?: unknown) => {
     if (disposed) {
-      throw new Error(
-        "Backend xformers was disposed: create a new instance to keep using it",
-      );
+      throw new BackendDisposedError({ backend: "xformers", target: "native" });
     }
     if (cache !== undefined && !(cache instanceof XformersNativeCache)) {
-      throw new TypeError(
+      throw new ForeignHandleError(
         "Backend xformers (native) was given a cache it did not create: pass the cache from its own createCache()",
+        { backend: "xformers", target: "native" },
       );
-    }
-  };
-  const checkSlot = (
-    cache: XformersNativeCache,
-    slot: number,
-    where: string,
-  ) => {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-      throw new RangeError(
-        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
-      );
-    }
-  };
-  const checkLength = (name: string, got: number, want: number) => {
-    if (got !== want) {
-      throw new RangeError(`${name} has ${got} elements, expected ${want}`);
     }
   };
 
@@ -169,15 +163,8 @@ export function createXformersNativeBackend(
 
     write(cache: XformersNativeCache, input: WriteInput): void {
       live(cache);
+      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
-      const row = cache.config.numKvHeads * cache.config.headDim;
-      checkLength("keys", keys.length, slotMapping.length * row);
-      checkLength("values", values.length, slotMapping.length * row);
-      for (let t = 0; t < slotMapping.length; t++) {
-        if (slotMapping[t] !== -1) {
-          checkSlot(cache, slotMapping[t], `slotMapping[${t}]`);
-        }
-      }
       addon.xformersWrite(cache.native, keys, values, slotMapping);
     },
 
@@ -187,30 +174,12 @@ export function createXformersNativeBackend(
       input: AttendInput,
     ): void {
       live(cache);
-      const { config } = cache;
       assertBatchSupported("xformers", XFORMERS_CAPABILITIES, plan);
-      if (plan.blockSize !== config.blockSize) {
-        throw new RangeError(
-          `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
-        );
-      }
-      const qRow = config.numQHeads * config.headDim;
-      checkLength("query", input.query.length, plan.numTokens * qRow);
-      checkLength("out", input.out.length, plan.numTokens * qRow);
-      // planBatch proved every needed entry is a block id; check the range.
-      for (let s = 0; s < plan.numSeqs; s++) {
-        const blocks = Math.ceil(plan.seqLens[s] / config.blockSize);
-        for (let b = 0; b < blocks; b++) {
-          const block = plan.blockTables[s * plan.maxBlocksPerSeq + b];
-          if (block >= cache.numBlocks) {
-            throw new RangeError(
-              `blockTables[${s}][${b}] is ${block}, outside the cache's ${cache.numBlocks} blocks (0..${
-                cache.numBlocks - 1
-              }): sequence ${s} needs ${blocks} blocks of this cache`,
-            );
-          }
-        }
-      }
+      checkAttendInput(self, cache, {
+        plan,
+        queryLength: input.query.length,
+        outLength: input.out.length,
+      });
       lastKernelPath = addon.xformersAttend(
         cache.native,
         plan,
@@ -222,28 +191,15 @@ export function createXformersNativeBackend(
 
     copyBlocks(cache: XformersNativeCache, pairs: Int32Array): void {
       live(cache);
-      if (pairs.length % 2 !== 0) {
-        throw new RangeError(
-          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-        );
-      }
+      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
-        for (const b of [pairs[i], pairs[i + 1]]) {
-          if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-            throw new RangeError(
-              `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
-                cache.numBlocks - 1
-              }`,
-            );
-          }
-        }
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: XformersNativeCache, slots: Int32Array): CacheReadout {
       live(cache);
-      slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+      checkReadSlots(self, cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { BackendDisposedError } from "../../core/backend_errors.ts";
+import { watchDeviceLoss } from "../../webgpu/device_loss.ts";
 import type {
   AttendInput,
   AttentionBackend,
@@ -128,12 +130,12 @@ export async function createXformersWebGpuBackend(
   const device = options.device ?? (await sharedWebGpuDevice()).device;
   const caches = new Set<WebGpuCache>();
   let disposed = false;
+  const checkDevice = watchDeviceLoss(device, NAME);
   const live = (cache?: WebGpuCache) => {
     if (disposed) {
-      throw new Error(
-        `Backend ${NAME} was disposed: create a new instance to keep using it`,
-      );
+      throw new BackendDisposedError({ backend: NAME, target: "webgpu" });
     }
+    checkDevice();
     cache?.assertLive(NAME);
   };
 

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { ForeignHandleError } from "../../core/backend_errors.ts";
 import type { LayerCache } from "../../core/backend.ts";
 import { dtypeInfo } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -114,8 +115,9 @@ export class WebGpuCache implements LayerCache {
   /** Throws when the cache was released. */
   assertLive(backend: string): void {
     if (this.#destroyed) {
-      throw new Error(
+      throw new ForeignHandleError(
         `Layer ${this.config.index}'s cache was released by ${backend}: create a new cache to keep using it`,
+        { backend, target: "webgpu", layer: this.config.index },
       );
     }
   }
