@@ -23,6 +23,7 @@ import { asCaseTarget, type CaseTarget } from "./reasons.ts";
 import { type CaseOutcome, caseTimeoutMs, runOneCase } from "./run_case.ts";
 import { disposeWithin, targetSetup } from "./target_setup.ts";
 import { writeCases } from "./write_cases.ts";
+import { withSettings } from "./settings.ts";
 
 /** Known failures: address -> why. A listed case that passes is reported. */
 export type Expectations = Readonly<Record<string, string>>;
@@ -69,6 +70,12 @@ export interface ConformanceOptions {
   readonly timeoutMs?: number;
   /** Told of each case's start, phases and end. */
   readonly observer?: CaseObserver;
+  /**
+   * Backend settings (`--backend-setting`) for every instance the suite
+   * creates, on each target that takes them; a case's own settings are
+   * merged over them (conformance/settings.ts). @default {}
+   */
+  readonly settings?: Readonly<Record<string, unknown>>;
 }
 
 /** One target's results. */
@@ -170,6 +177,7 @@ export async function runConformance(
   definition: BackendDefinition,
   options: ConformanceOptions = {},
 ): Promise<ConformanceReport> {
+  definition = withSettings(definition, options.settings ?? {});
   const seed = options.seed ?? 1;
   const long = options.long ?? false;
   const expectations = options.expectations ?? {};

@@ -18,6 +18,7 @@ import type { PlannedBatch } from "./batch.ts";
 import type { BackendCapabilities } from "./capabilities.ts";
 import type { LayerConfig } from "./layer.ts";
 import type { LayerKvScales } from "./scales.ts";
+import type { BackendSetting } from "./settings.ts";
 
 /**
  * The contract version. A module built against another version is refused
@@ -153,7 +154,12 @@ export interface AttentionBackend<
 
 /** Options a backend may receive when it is created. */
 export interface CreateBackendOptions {
-  /** Backend-specific switches (e.g. fa3's accumulation promotion). */
+  /**
+   * Backend-specific switches (e.g. fa3's accumulation promotion), as the
+   * definition's `settings` schema declares them. Through a definition made
+   * by defineBackend() (or loaded by the registry), create() receives them
+   * checked, with every default filled in (core/settings.ts).
+   */
   readonly settings?: Readonly<Record<string, unknown>>;
 }
 
@@ -188,4 +194,10 @@ export interface BackendDefinition {
   readonly optIn?: boolean;
   /** Each target it ships, in the order it prefers them. */
   readonly targets: readonly BackendTarget[];
+  /**
+   * (optional) The settings create() takes, as data: type, domain, default,
+   * description and targets (core/settings.ts). Absent: none; any setting
+   * given is refused with the fix.
+   */
+  readonly settings?: readonly BackendSetting[];
 }

@@ -11,6 +11,7 @@ import {
   TARGETS,
 } from "./backend.ts";
 import { KV_CACHE_DTYPES } from "./dtype.ts";
+import { gateSettings, settingsSchemaProblems } from "./settings_schema.ts";
 
 /** A backend definition that breaks the contract; the message lists every problem. */
 export class BackendDefinitionError extends TypeError {
@@ -132,11 +133,19 @@ export function backendDefinitionProblems(value: unknown): string[] {
       }
     }
   });
+  problems.push(
+    ...settingsSchemaProblems(
+      d.settings,
+      d.targets.map((t: Record<string, unknown>) => t?.target),
+    ),
+  );
   return problems;
 }
 
 /**
- * Checks a backend definition and returns it unchanged; throws a
+ * Checks a backend definition and returns it with each target's create()
+ * behind the settings gate (create() receives `settings` checked against
+ * the definition's schema, defaults filled in; core/settings.ts); throws a
  * {@linkcode BackendDefinitionError} that lists every problem. Third-party
  * modules export `default defineBackend({...})`.
  *
@@ -160,5 +169,5 @@ export function defineBackend<T extends BackendDefinition>(definition: T): T {
       }`,
     );
   }
-  return definition;
+  return gateSettings(definition);
 }

@@ -33,3 +33,5 @@ export * from "./registry.ts";
 export * from "./selector.ts";
 export * from "./selection_report.ts";
 export * from "./prng.ts";
+export * from "./settings.ts";
+export * from "./settings_plan.ts";

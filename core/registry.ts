@@ -12,6 +12,7 @@ import {
   BackendDefinitionError,
   backendDefinitionProblems,
 } from "./define_backend.ts";
+import { gateSettings } from "./settings_schema.ts";
 
 /** Loads one built-in backend's definition. */
 export type BackendLoader = () => Promise<BackendDefinition>;
@@ -89,7 +90,8 @@ export async function loadBackendModule(
       }`,
     );
   }
-  return definition as BackendDefinition;
+  // Modules that skip defineBackend() get the same settings gate.
+  return gateSettings(definition as BackendDefinition);
 }
 
 /** Built-in backends by name, plus third-party modules on request. */

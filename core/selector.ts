@@ -18,6 +18,8 @@ import { unsupportedReasons } from "./capabilities.ts";
 import type { Int8Scheme, KvCacheDtype, ModelDtype } from "./dtype.ts";
 import type { LayerConfig, LayerSpec } from "./layer.ts";
 import type { ModelSpec } from "./model_config.ts";
+import type { ResolvedSettings } from "./settings.ts";
+import { settingsForUses } from "./settings_plan.ts";
 
 /** A backend definition with each of its targets probed on this machine. */
 export interface ProbedBackend {
@@ -47,6 +49,12 @@ export interface SelectOptions {
    * and falls back to software ones. @default "auto"
    */
   readonly target?: Target | "auto";
+  /**
+   * Backend settings (`--backend-setting NAME=VALUE`), shared out to the
+   * instances in use that declare them (core/settings_plan.ts); strings are
+   * read by each setting's type. @default {}
+   */
+  readonly backendSettings?: Readonly<Record<string, unknown>>;
 }
 
 /** Why one backend/target was not chosen for a layer. */
@@ -81,6 +89,11 @@ export interface SelectionPlan {
   readonly model: ModelSpec;
   /** One decision per layer, indexed like `model.layers`. */
   readonly decisions: readonly LayerDecision[];
+  /**
+   * (optional) Each instance's settings, checked and defaulted, keyed
+   * `backend/target`. Absent: every default.
+   */
+  readonly settings?: Readonly<Record<string, ResolvedSettings>>;
 }
 
 /** No backend can serve a layer, or a pinned one cannot. */
@@ -298,7 +311,19 @@ export function selectBackends(
     }
     throw noBackendError(layer, rejected, backends, options, wantedTarget);
   });
-  return { model, decisions };
+  const uses = [
+    ...new Map(decisions.map((d) => [`${d.backend}/${d.target}`, d])).values(),
+  ].map((d) => ({
+    definition: backends.find((b) => b.definition.name === d.backend)!
+      .definition,
+    target: d.target,
+  }));
+  const settings = settingsForUses(
+    uses,
+    options.backendSettings,
+    backends.map((b) => b.definition),
+  );
+  return { model, decisions, settings };
 }
 
 function noBackendError(

@@ -165,7 +165,10 @@ export class Engine {
           `The plan uses ${key} but no such backend target was given to the engine: pass its definition in backends`,
         );
       }
-      instances.set(key, await target.create());
+      // The selector's checked settings (--backend-setting); the target
+      // gate checks them again and fills in any default the plan lacks.
+      const settings = o.plan.settings?.[key];
+      instances.set(key, await target.create(settings ? { settings } : {}));
     }
     const layers = o.plan.decisions.map((d) => ({
       d,

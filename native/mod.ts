@@ -25,3 +25,4 @@ export * from "./load.ts";
 export * from "./paths.ts";
 export * from "./probe.ts";
 export * from "./types.ts";
+export * from "./kernel_path_setting.ts";

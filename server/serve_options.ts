@@ -109,7 +109,7 @@ export function parseBytes(text: string): number {
 
 /** Turns flag values into options, naming the flag on any error. */
 export function serveOptionsFromFlags(
-  v: Record<string, string | boolean | undefined>,
+  v: Record<string, string | boolean | string[] | undefined>,
 ): ServeOptions {
   const int = (flag: string, min: number) => {
     const n = Number(v[flag]);
@@ -170,7 +170,7 @@ export function serveOptionsFromFlags(
  * --calculate-kv-scales: the scales come from one source.
  */
 function scaleFlags(
-  v: Record<string, string | boolean | undefined>,
+  v: Record<string, string | boolean | string[] | undefined>,
 ): string | undefined {
   const path = v["kv-quant-params-path"], alias = v.calibration;
   if (typeof path === "string" && typeof alias === "string") {

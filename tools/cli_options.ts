@@ -23,6 +23,7 @@ export const SELECTION_OPTIONS = {
   "kv-cache-dtype-skip-layers": { type: "string", default: "" },
   "int8-scheme": { type: "string", default: "per_tensor" },
   "block-size": { type: "string", default: "16" },
+  "backend-setting": { type: "string", multiple: true },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -35,6 +36,8 @@ export const SELECTION_HELP =
   --kv-cache-dtype-skip-layers LIST comma list of layer indices and/or sliding_window, kept in the model dtype
   --int8-scheme per_tensor|per_token_head   (default: per_tensor)
   --block-size N                    tokens per KV block (default: 16)
+  --backend-setting NAME=VALUE      a backend setting, e.g. accumulationPromotion=false (repeatable); it goes to
+                                    each backend in use that declares it, and select prints those in force
   -h, --help                        this text`;
 
 /** A command-line problem; the message names the flag. */
@@ -62,8 +65,9 @@ export class UsageError extends Error {
  * ```
  */
 export function selectOptionsFromFlags(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
 ): SelectOptions {
+  const backendSettings = parseBackendSettings(values["backend-setting"]);
   const dtype = String(values["kv-cache-dtype"] ?? "auto");
   let kvCacheDtype: KvCacheDtype | "auto" = "auto";
   if (dtype !== "auto") {
@@ -107,7 +111,53 @@ export function selectOptionsFromFlags(
     int8Scheme: scheme as Int8Scheme,
     blockSize,
     ...(typeof values.backend === "string" ? { backend: values.backend } : {}),
+    ...(Object.keys(backendSettings).length > 0 ? { backendSettings } : {}),
   };
+}
+
+/**
+ * `--backend-setting NAME=VALUE` flags as a record of texts; each setting's
+ * type reads its text later (core/settings.ts), once the backends are known.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseBackendSettings } from "./cli_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(
+ *   parseBackendSettings(["accumulationPromotion=false", "promoteEveryBlocks=4"]),
+ *   { accumulationPromotion: "false", promoteEveryBlocks: "4" },
+ * );
+ * assert.throws(() => parseBackendSettings(["promotion"]), /--backend-setting: "promotion" is not NAME=VALUE/);
+ * ```
+ */
+export function parseBackendSettings(
+  flags: string | boolean | string[] | undefined,
+): Record<string, string> {
+  const list = Array.isArray(flags)
+    ? flags
+    : typeof flags === "string"
+    ? [flags]
+    : [];
+  const out: Record<string, string> = {};
+  for (const flag of list) {
+    const eq = flag.indexOf("=");
+    const name = flag.slice(0, eq).trim();
+    if (eq < 1 || name === "") {
+      throw new UsageError(
+        `--backend-setting: "${flag}" is not NAME=VALUE: write e.g. --backend-setting accumulationPromotion=false`,
+      );
+    }
+    if (name in out) {
+      throw new UsageError(
+        `--backend-setting: ${name} is given twice (${out[name]} and ${
+          flag.slice(eq + 1)
+        }): give it once`,
+      );
+    }
+    out[name] = flag.slice(eq + 1).trim();
+  }
+  return out;
 }
 
 /** Parses argv with the selection options plus extra ones. */

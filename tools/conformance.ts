@@ -1,7 +1,8 @@
 /**
  * `deno task conformance --backend <name | ./module.ts> [--target
  * native|webgpu|reference|all] [--filter PATTERN] [--expect FILE] [--report
- * FILE] [--seed N] [--long] [--timeout SECONDS]`: runs the conformance
+ * FILE] [--seed N] [--long] [--timeout SECONDS] [--backend-setting
+ * NAME=VALUE]`: runs the conformance
  * suite, prints progress and a summary, writes a JSON report, and exits 1 on
  * any unexpected failure or when no case ran.
  *
@@ -15,6 +16,7 @@ import { formatProgress, formatSummary } from "../conformance/report.ts";
 import { type Expectations, runConformance } from "../conformance/runner.ts";
 import { DEFAULT_TIMEOUT_MS } from "../conformance/run_case.ts";
 import { startWatchdog } from "../conformance/watchdog.ts";
+import { parseBackendSettings } from "./cli_options.ts";
 
 const HELP = `Usage: deno task conformance --backend NAME|./module.ts [options]
 
@@ -38,6 +40,9 @@ Checks a backend against the fp64 oracle through the public contract.
                               createCache, write, plan, attend, copyBlocks, readCache,
                               disposeCache, dispose); one that blocks the event loop
                               stops the run with that message and exit status 1
+  --backend-setting NAME=VALUE  a backend setting for every instance the suite creates on
+                              the targets that take it (repeatable); cases that set their
+                              own (lowprec) merge theirs over it
   --quiet                     no per-case progress lines
   -h, --help                  this text
 
@@ -86,6 +91,7 @@ async function main(args: string[]): Promise<number> {
       long: { type: "boolean", default: false },
       timeout: { type: "string", default: String(DEFAULT_TIMEOUT_MS / 1000) },
       quiet: { type: "boolean", default: false },
+      "backend-setting": { type: "string", multiple: true },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -132,6 +138,7 @@ async function main(args: string[]): Promise<number> {
     expectations,
     backendArg: values.backend,
     timeoutMs: timeout * 1000,
+    settings: parseBackendSettings(values["backend-setting"]),
     ...(watchdog ? { observer: watchdog } : {}),
     onResult: values.quiet
       ? undefined

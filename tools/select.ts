@@ -41,8 +41,14 @@ if (import.meta.main) {
     const lines = probed.flatMap((p) =>
       [...p.availability].flatMap(([target, a]) => {
         const key = `${p.definition.name}/${target}`;
+        const settings = Object.entries(plan.settings?.[key] ?? {})
+          .map(([name, value]) => `${name}=${value}`).join(", ");
         return used.has(key) && a.available
-          ? [`  ${key}: ${a.detail ?? "available"}`]
+          ? [
+            `  ${key}: ${a.detail ?? "available"}${
+              settings ? `; settings ${settings}` : ""
+            }`,
+          ]
           : [];
       })
     );

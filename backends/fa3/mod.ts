@@ -10,7 +10,8 @@
  * dot4I8Packed (or shifts where the WGSL feature is absent), fp8_e4m3
  * decoded by bit operations, P quantized to 8 bits, and two-level
  * accumulation. `create({ settings: { accumulationPromotion: false } })`
- * turns the promotion off (webgpu_settings.ts lists every setting). Its
+ * turns the promotion off (settings.ts lists every setting, per target;
+ * from the command line: `--backend-setting accumulationPromotion=false`). Its
  * attention can also be recorded into a caller's command encoder
  * (DeviceResidentAttention, webgpu/device_attention.ts).
  *
@@ -33,9 +34,10 @@ import {
 import { defineBackend } from "../../core/define_backend.ts";
 import { FA3_CAPABILITIES } from "./capabilities.ts";
 import { FA3_NATIVE_TARGET } from "./native_target.ts";
+import { FA3_SETTINGS } from "./settings.ts";
 import { FA3_WEBGPU_TARGET } from "./webgpu_target.ts";
 
-export { FA3_CAPABILITIES, FA3_NATIVE_TARGET, FA3_WEBGPU_TARGET };
+export { FA3_CAPABILITIES, FA3_NATIVE_TARGET, FA3_SETTINGS, FA3_WEBGPU_TARGET };
 
 /** The fa3 backend's definition. */
 const definition: BackendDefinition = defineBackend({
@@ -46,5 +48,6 @@ const definition: BackendDefinition = defineBackend({
     "8-bit compute: int8 QK^T and PV with two-level accumulation (opt-in)",
   optIn: true,
   targets: [FA3_NATIVE_TARGET, FA3_WEBGPU_TARGET],
+  settings: FA3_SETTINGS,
 });
 export default definition;

@@ -23,18 +23,16 @@ import {
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
-import {
-  KERNEL_PATHS,
-  type KernelPathName,
-  type NativeAddon,
-} from "../../native/mod.ts";
+import type { KernelPathName, NativeAddon } from "../../native/mod.ts";
+import { resolveSettings } from "../../core/settings.ts";
 import { checkFa3Args } from "./native_checks.ts";
+import { FA3_SETTINGS, type Fa3NativeSettings } from "./settings.ts";
 import { fa3BytesPerBlock, Fa3NativeCache } from "./native_cache.ts";
 
 /** The version of the native fa3 kernels. */
 export const FA3_NATIVE_VERSION = "0.1.0";
 
-/** Options for {@linkcode createFa3NativeBackend}. */
+/** Options for {@linkcode createFa3NativeBackend}: the native settings of FA3_SETTINGS (settings.ts). */
 export interface Fa3NativeOptions {
   /**
    * Two-level accumulation: each block's 8-bit partial sums are promoted
@@ -47,8 +45,8 @@ export interface Fa3NativeOptions {
   readonly accumulationPromotion?: boolean;
   /** Blocks a partial spans before promotion, 1 to 4. @default 2 */
   readonly promoteEveryBlocks?: number;
-  /** Run this kernel path (downgrades only, as `KVPLUG_NATIVE_PATH`). @default undefined */
-  readonly kernelPath?: KernelPathName;
+  /** Run this kernel path (downgrades only, as `KVPLUG_NATIVE_PATH`). @default "auto" */
+  readonly kernelPath?: "auto" | KernelPathName;
 }
 
 /** The native fa3 backend: synchronous, so members return plain values. */
@@ -100,29 +98,19 @@ export function createFa3NativeBackend(
   capabilities: BackendCapabilities,
   options: Fa3NativeOptions = {},
 ): Fa3NativeBackend {
-  const kernelPath = options.kernelPath ?? null;
-  if (kernelPath !== null && !KERNEL_PATHS.includes(kernelPath)) {
-    throw new RangeError(
-      `kernelPath "${kernelPath}" is not a kernel path: use one of ${
-        KERNEL_PATHS.join(", ")
-      }`,
-    );
-  }
-  const promotion = options.accumulationPromotion ?? true;
-  if (typeof promotion !== "boolean") {
-    throw new TypeError(
-      `accumulationPromotion must be true or false, got ${String(promotion)}`,
-    );
-  }
-  const every = options.promoteEveryBlocks ?? 2;
-  if (!Number.isInteger(every) || every < 1 || every > 4) {
-    throw new RangeError(
-      `promoteEveryBlocks must be an integer from 1 to 4, got ${every}`,
-    );
-  }
+  // The same schema check the definition's create() applies, so a direct
+  // call cannot take a value the definition would refuse.
+  const resolved = resolveSettings(
+    { name: "fa3", settings: FA3_SETTINGS },
+    "native",
+    { ...options },
+  ) as unknown as Fa3NativeSettings;
+  const kernelPath = resolved.kernelPath === "auto"
+    ? null
+    : resolved.kernelPath;
   const settings = {
-    promotion: promotion ? 1 : 0,
-    promoteEveryBlocks: every,
+    promotion: resolved.accumulationPromotion ? 1 : 0,
+    promoteEveryBlocks: resolved.promoteEveryBlocks,
   } as const;
   let lastKernelPath: KernelPathName | undefined;
   let disposed = false;

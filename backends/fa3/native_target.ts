@@ -1,9 +1,8 @@
 /**
  * The fa3 backend's native target entry for mod.ts: its capabilities (all
  * of FA3_CAPABILITIES), a probe that loads the addon and checks that it
- * has the fa3 kernels (else says why), and create(), which takes the
- * settings `accumulationPromotion` (boolean, default true),
- * `promoteEveryBlocks` (1..4, default 2) and `kernelPath`.
+ * has the fa3 kernels (else says why), and create(), which receives the
+ * native settings of FA3_SETTINGS (settings.ts) checked and defaulted.
  *
  * @example Usage
  * ```ts
@@ -25,11 +24,7 @@ import type {
   CreateBackendOptions,
 } from "../../core/backend.ts";
 import type { BackendCapabilities } from "../../core/capabilities.ts";
-import {
-  type KernelPathName,
-  loadNativeAddon,
-  probeNativeAddon,
-} from "../../native/mod.ts";
+import { loadNativeAddon, probeNativeAddon } from "../../native/mod.ts";
 import { FA3_CAPABILITIES } from "./capabilities.ts";
 import { createFa3NativeBackend } from "./native_backend.ts";
 
@@ -71,11 +66,10 @@ export const FA3_NATIVE_TARGET: BackendTarget = {
         `Backend fa3 cannot be created on native: ${probe.reason}`,
       );
     }
-    const s = options?.settings ?? {};
-    return createFa3NativeBackend(loadNativeAddon(), FA3_NATIVE_CAPABILITIES, {
-      accumulationPromotion: s.accumulationPromotion as boolean | undefined,
-      promoteEveryBlocks: s.promoteEveryBlocks as number | undefined,
-      kernelPath: s.kernelPath as KernelPathName | undefined,
-    });
+    return createFa3NativeBackend(
+      loadNativeAddon(),
+      FA3_NATIVE_CAPABILITIES,
+      options?.settings,
+    );
   },
 };

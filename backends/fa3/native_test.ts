@@ -201,14 +201,14 @@ nativeTest("fa3 native: bad settings are refused with the fix", async () => {
       createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
         promoteEveryBlocks: 9,
       }),
-    /promoteEveryBlocks must be an integer from 1 to 4, got 9/,
+    /Backend fa3 on native: setting promoteEveryBlocks must be an integer from 1 to 4, got 9/,
   );
   assert.throws(
     () =>
       createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
         accumulationPromotion: "no" as never,
       }),
-    /accumulationPromotion must be true or false, got no/,
+    /Backend fa3 on native: setting accumulationPromotion must be true or false, got "no"/,
   );
   await Promise.resolve();
 });

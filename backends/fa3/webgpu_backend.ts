@@ -1,7 +1,7 @@
 /**
  * The fa3 backend on WebGPU: 8-bit QK^T and PV (dot4I8Packed for int8,
  * bit-decoded e4m3 for fp8) with two-level accumulation, switchable
- * (webgpu_settings.ts). The KV cache lives in GPU buffers (webgpu_cache.ts);
+ * (settings.ts). The KV cache lives in GPU buffers (webgpu_cache.ts);
  * plan() uploads a batch's metadata once for every layer; attention can be
  * recorded into a caller's encoder with no read-back (encodeAttend,
  * webgpu/device_attention.ts), and attend() is that recording plus one
@@ -47,7 +47,8 @@ import {
 import { fa3Pipelines, resolvePackedDot } from "./webgpu_kernels.ts";
 import { buildFa3Plan, type Fa3Plan } from "./webgpu_plan.ts";
 import { readCache } from "../../webgpu/hnd_readback.ts";
-import { type Fa3Settings, parseFa3Settings } from "./webgpu_settings.ts";
+import { resolveSettings } from "../../core/settings.ts";
+import { FA3_SETTINGS, type Fa3Settings } from "./settings.ts";
 
 /** What the WebGPU target serves: everything fa3 declares. */
 export const FA3_WEBGPU_CAPABILITIES: BackendCapabilities = FA3_CAPABILITIES;
@@ -88,7 +89,7 @@ export interface Fa3WebGpuBackend
 export interface Fa3WebGpuOptions {
   /** The device to run on. @default the shared device (sharedWebGpuDevice()) */
   readonly device?: GPUDevice;
-  /** See webgpu_settings.ts. @default {} */
+  /** The WebGPU settings of FA3_SETTINGS (settings.ts). @default {} */
   readonly settings?: Readonly<Record<string, unknown>>;
 }
 
@@ -117,7 +118,13 @@ export interface Fa3WebGpuOptions {
 export async function createFa3WebGpuBackend(
   options: Fa3WebGpuOptions = {},
 ): Promise<Fa3WebGpuBackend> {
-  const settings = parseFa3Settings(options.settings);
+  // The definition's create() has checked these already; a direct call
+  // gets the same schema check and defaults.
+  const settings = resolveSettings(
+    { name: NAME, settings: FA3_SETTINGS },
+    "webgpu",
+    options.settings,
+  ) as unknown as Fa3Settings;
   const packedDot = resolvePackedDot(settings.packedDot);
   const device = options.device ?? (await sharedWebGpuDevice()).device;
   const caches = new Set<Fa3Cache>();

@@ -18,7 +18,7 @@ import {
   KV_ENCODE_WGSL,
   pipelineCacheFor,
 } from "../../webgpu/mod.ts";
-import type { Fa3Settings, PackedDot } from "./webgpu_settings.ts";
+import type { Fa3Settings, PackedDot } from "./settings.ts";
 import cacheWrite from "../../webgpu/wgsl/hnd_cache_write.wgsl" with {
   type: "text",
 };

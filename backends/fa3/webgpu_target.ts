@@ -1,8 +1,8 @@
 /**
  * The fa3 backend's WebGPU target entry for mod.ts: capabilities (all of
  * FA3_CAPABILITIES), a probe through the shared WebGPU probe, and create(),
- * which takes the settings (`accumulationPromotion`, see
- * webgpu_settings.ts).
+ * which receives the settings checked and defaulted (FA3_SETTINGS in
+ * settings.ts).
  *
  * @example Usage
  * ```ts

@@ -39,12 +39,16 @@ import {
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
 import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
-import { FLASHINFER_NATIVE_TARGET } from "./native_target.ts";
+import {
+  FLASHINFER_NATIVE_TARGET,
+  FLASHINFER_SETTINGS,
+} from "./native_target.ts";
 import { FLASHINFER_WEBGPU_TARGET } from "./webgpu_target.ts";
 
 export {
   FLASHINFER_CAPABILITIES,
   FLASHINFER_NATIVE_TARGET,
+  FLASHINFER_SETTINGS,
   FLASHINFER_WEBGPU_TARGET,
 };
 export {
@@ -70,5 +74,6 @@ const definition: BackendDefinition = defineBackend({
   description:
     "fast paged path: planned page tables, split-KV decode, GQA fusion, fused dequant",
   targets: [FLASHINFER_NATIVE_TARGET, FLASHINFER_WEBGPU_TARGET],
+  settings: FLASHINFER_SETTINGS,
 });
 export default definition;

@@ -11,8 +11,10 @@ import type {
   BackendTarget,
   CreateBackendOptions,
 } from "../../core/backend.ts";
+import type { BackendSetting } from "../../core/settings.ts";
 import {
-  type KernelPathName,
+  KERNEL_PATH_SETTING,
+  kernelPathOf,
   loadNativeAddon,
   probeNativeAddon,
 } from "../../native/mod.ts";
@@ -50,11 +52,29 @@ function probeNative(): Availability {
  * else assert.match(probe.reason, /^native addon /);
  * ```
  */
+/** The most keys a split-KV chunk may hold: the default, "no limit". */
+export const MAX_CHUNK_KEYS = 2 ** 31 - 1;
+
+/** The flashinfer settings (all on native): its definition's schema. */
+export const FLASHINFER_SETTINGS: readonly BackendSetting[] = [
+  KERNEL_PATH_SETTING,
+  {
+    name: "maxChunkKeys",
+    type: "integer",
+    min: 1,
+    max: MAX_CHUNK_KEYS,
+    default: MAX_CHUNK_KEYS,
+    targets: ["native"],
+    description:
+      "Longest split-KV chunk in keys (tests shrink it to merge many chunks); the default means no limit",
+  },
+];
+
 export const FLASHINFER_NATIVE_TARGET: BackendTarget = {
   target: "native",
   capabilities: FLASHINFER_CAPABILITIES,
   probe: probeNative,
-  /** Settings: `kernelPath`, `maxChunkKeys` (see `FlashinferNativeOptions`). */
+  /** Settings `kernelPath`, `maxChunkKeys`, checked and defaulted (FLASHINFER_SETTINGS). */
   create: (options?: CreateBackendOptions) => {
     const probe = probeNative();
     if (!probe.available) {
@@ -62,10 +82,13 @@ export const FLASHINFER_NATIVE_TARGET: BackendTarget = {
         `Backend flashinfer cannot be created on native: ${probe.reason}`,
       );
     }
-    const settings = options?.settings ?? {};
+    const settings = options?.settings;
+    const maxChunkKeys = settings?.maxChunkKeys;
     return createFlashinferNativeBackend(loadNativeAddon(), {
-      kernelPath: settings.kernelPath as KernelPathName | undefined,
-      maxChunkKeys: settings.maxChunkKeys as number | undefined,
+      kernelPath: kernelPathOf(settings),
+      ...(typeof maxChunkKeys === "number" && maxChunkKeys < MAX_CHUNK_KEYS
+        ? { maxChunkKeys }
+        : {}),
     });
   },
 };

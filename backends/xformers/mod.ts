@@ -32,6 +32,7 @@ import {
   type BackendDefinition,
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
+import { KERNEL_PATH_SETTING } from "../../native/mod.ts";
 import { XFORMERS_CAPABILITIES } from "./capabilities.ts";
 import { XFORMERS_NATIVE_VERSION } from "./native_backend.ts";
 import { XFORMERS_NATIVE_TARGET } from "./native_target.ts";
@@ -61,5 +62,6 @@ const definition: BackendDefinition = defineBackend({
   description:
     "portable baseline: PagedAttention-v1 decode, memory-efficient prefill, dequantize on load",
   targets: [XFORMERS_NATIVE_TARGET, XFORMERS_WEBGPU_TARGET],
+  settings: [KERNEL_PATH_SETTING],
 });
 export default definition;

@@ -13,7 +13,7 @@ import type {
   CreateBackendOptions,
 } from "../../core/backend.ts";
 import {
-  type KernelPathName,
+  kernelPathOf,
   loadNativeAddon,
   probeNativeAddon,
 } from "../../native/mod.ts";
@@ -54,7 +54,7 @@ export const XFORMERS_NATIVE_TARGET: BackendTarget = {
   target: "native",
   capabilities: XFORMERS_CAPABILITIES,
   probe: probeNative,
-  /** Settings: `kernelPath` (see `XformersNativeOptions`). */
+  /** Setting `kernelPath` (KERNEL_PATH_SETTING), checked and defaulted. */
   create: (options?: CreateBackendOptions) => {
     const probe = probeNative();
     if (!probe.available) {
@@ -62,9 +62,8 @@ export const XFORMERS_NATIVE_TARGET: BackendTarget = {
         `Backend xformers cannot be created on native: ${probe.reason}`,
       );
     }
-    const kernelPath = options?.settings?.kernelPath as
-      | KernelPathName
-      | undefined;
-    return createXformersNativeBackend(loadNativeAddon(), { kernelPath });
+    return createXformersNativeBackend(loadNativeAddon(), {
+      kernelPath: kernelPathOf(options?.settings),
+    });
   },
 };
