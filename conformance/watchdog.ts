@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type Phase, PHASES } from "./case.ts";
+import { PHASES } from "./case.ts";
 import type { CaseObserver } from "./runner.ts";
 
 // The worker reads the phase as an index into PHASES.
