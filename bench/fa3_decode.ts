@@ -6,7 +6,7 @@
  * timed attend() calls after a warm-up, the backends interleaved.
  *
  * ```sh
- * deno run -A bench/fa3_decode.ts [--reps 20]
+ * deno task bench fa3-decode [--reps 20]
  * ```
  *
  * @module
@@ -21,12 +21,6 @@ import { mulberry32 } from "../core/prng.ts";
 import { estimateScales } from "../core/scales.ts";
 import fa3 from "../backends/fa3/mod.ts";
 import xformers from "../backends/xformers/mod.ts";
-
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { reps: { type: "string" } },
-});
-const reps = Number(values.reps ?? 20);
 
 async function create(
   def: typeof fa3,
@@ -85,39 +79,62 @@ async function prepare(
   return async () => await backend.attend(cache, plan, { query, out });
 }
 
-const runs: [string, () => Promise<AttentionBackend>, KvCacheDtype][] = [
-  ["xformers bf16", () => create(xformers), "bf16"],
-  ["fa3 int8 (promotion on)", () => create(fa3), "int8"],
-  ["fa3 fp8_e4m3 (promotion on)", () => create(fa3), "fp8_e4m3"],
-  [
-    "fa3 int8 (promotion off)",
-    () => create(fa3, { accumulationPromotion: false }),
-    "int8",
-  ],
-];
-console.log(
-  `decode attention, 1 sequence, 32 q / 8 kv heads, head_dim 128, median of ${reps} interleaved rounds`,
-);
-for (const seqLen of [8192, 32768]) {
-  const backends = await Promise.all(runs.map(([, make]) => make()));
-  const attends = [];
-  for (const [i, [, , dtype]] of runs.entries()) {
-    attends.push(await prepare(backends[i], dtype, seqLen));
+/** Parses `--reps N`, runs the benchmark, returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let repsFlag: string;
+  try {
+    repsFlag = parseArgs({
+      args,
+      options: { reps: { type: "string", default: "20" } },
+      strict: true,
+      allowPositionals: false,
+    }).values.reps;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}: use --reps N`);
+    return 2;
   }
-  for (const attend of attends) for (let i = 0; i < 3; i++) await attend();
-  // Interleaved, so that a change in the machine's load hits every run alike.
-  const ms: number[][] = runs.map(() => []);
-  for (let rep = 0; rep < reps; rep++) {
-    for (const [i, attend] of attends.entries()) {
-      const start = performance.now();
-      await attend();
-      ms[i].push(performance.now() - start);
+  const reps = Number(repsFlag);
+  if (!Number.isInteger(reps) || reps < 1) {
+    console.error(
+      `error: --reps: "${repsFlag}" is not a positive integer number of timed rounds`,
+    );
+    return 2;
+  }
+  const runs: [string, () => Promise<AttentionBackend>, KvCacheDtype][] = [
+    ["xformers bf16", () => create(xformers), "bf16"],
+    ["fa3 int8 (promotion on)", () => create(fa3), "int8"],
+    ["fa3 fp8_e4m3 (promotion on)", () => create(fa3), "fp8_e4m3"],
+    [
+      "fa3 int8 (promotion off)",
+      () => create(fa3, { accumulationPromotion: false }),
+      "int8",
+    ],
+  ];
+  console.log(
+    `decode attention, 1 sequence, 32 q / 8 kv heads, head_dim 128, median of ${reps} interleaved rounds`,
+  );
+  for (const seqLen of [8192, 32768]) {
+    const backends = await Promise.all(runs.map(([, make]) => make()));
+    const attends = [];
+    for (const [i, [, , dtype]] of runs.entries()) {
+      attends.push(await prepare(backends[i], dtype, seqLen));
+    }
+    for (const attend of attends) for (let i = 0; i < 3; i++) await attend();
+    // Interleaved, so that a change in the machine's load hits every run alike.
+    const ms: number[][] = runs.map(() => []);
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [i, attend] of attends.entries()) {
+        const start = performance.now();
+        await attend();
+        ms[i].push(performance.now() - start);
+      }
+    }
+    for (const [i, [name]] of runs.entries()) {
+      const sorted = ms[i].sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)];
+      console.log(`ctx ${seqLen}\t${name.padEnd(28)}\t${median.toFixed(2)} ms`);
+      await backends[i].dispose();
     }
   }
-  for (const [i, [name]] of runs.entries()) {
-    const sorted = ms[i].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    console.log(`ctx ${seqLen}\t${name.padEnd(28)}\t${median.toFixed(2)} ms`);
-    await backends[i].dispose();
-  }
+  return 0;
 }

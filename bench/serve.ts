@@ -8,7 +8,7 @@
  */
 
 import { UsageError } from "../tools/cli_options.ts";
-import { planSpec } from "../tools/plan_model.ts";
+import { planSpec } from "../server/plan_model.ts";
 import { SEED_DATASETS } from "./datasets.ts";
 import { defaultKvBudget, formatMiB, type KvBudget } from "./kv_budget.ts";
 import { loadAverage, machineInfo } from "./machine.ts";

@@ -17,7 +17,7 @@ import {
   selectOptionsFromFlags,
   UsageError,
 } from "../tools/cli_options.ts";
-import { DEFAULT_MODEL_DIR } from "../tools/plan_model.ts";
+import { DEFAULT_MODEL_DIR } from "../server/plan_model.ts";
 import {
   DATASET_NAMES,
   type DatasetName,

@@ -61,6 +61,8 @@ export interface ConformanceCase {
   readonly skip?: string;
   /** Long-context or large-memory cases, run only with `long: true`. */
   readonly long?: boolean;
+  /** Checks stored codes through readCache: skipped for a backend without one. */
+  readonly needsReadCache?: boolean;
   /** Throws {@linkcode ConformanceFailure} (or any error) to fail. */
   run(context: CaseContext): Promise<CaseMetrics | void>;
 }

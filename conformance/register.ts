@@ -14,21 +14,15 @@
  * @module
  */
 
-import type {
-  AttentionBackend,
-  BackendDefinition,
-  Target,
-} from "../core/backend.ts";
+import type { BackendDefinition, Target } from "../core/backend.ts";
 import {
-  conformanceCases,
   type Expectations,
-  reproduceCommand,
-  staticSkip,
+  noCaseProblem,
+  notShippedProblems,
+  type PlannedCase,
+  prepareTarget,
 } from "./runner.ts";
-import { addressMatches } from "./params.ts";
-import { caseTimeoutMs, runOneCase } from "./run_case.ts";
-import { disposeWithin, targetSetup } from "./target_setup.ts";
-import { NeedsReadCache } from "./write_cases.ts";
+import { withSettings } from "./settings.ts";
 
 /** A Deno.test-shaped function. */
 export type TestFunction = (definition: {
@@ -58,6 +52,11 @@ export interface RegisterOptions {
    * 0 for none. @default 60000
    */
   readonly timeoutMs?: number;
+  /**
+   * Backend settings for every instance the suite creates, on each target
+   * that takes them; a case's own settings are merged over them. @default {}
+   */
+  readonly settings?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -65,6 +64,12 @@ export interface RegisterOptions {
  * one ignored test that says why (a failing one when `targets` names them);
  * when no case would run at all (a filter that matches nothing, every
  * target absent, everything skipped), one failing test says so.
+ *
+ * A thin adapter over the runner ({@linkcode prepareTarget}): which cases
+ * are skipped and why, how a case runs, when it fails and with what message
+ * (the one `deno task conformance` prints, with its reproduce command) are
+ * all decided there; a test throws exactly when the runner would count the
+ * case against the run.
  *
  * @example Usage
  * ```ts
@@ -85,157 +90,99 @@ export async function registerConformanceTests(
   definition: BackendDefinition,
   options: RegisterOptions = {},
 ): Promise<void> {
+  definition = withSettings(definition, options.settings ?? {});
   const test = options.test ?? Deno.test;
-  const seed = options.seed ?? 1;
-  const long = options.long ?? false;
   const failing = (name: string, message: string) =>
     test({
       name,
       fn: () => Promise.reject(new Error(message)),
     });
   const problems: string[] = [];
-  let runnableTotal = 0;
+  let matched = 0;
+  let runnable = 0;
+  let anyAvailable = false;
+  const unshipped = notShippedProblems(definition, options.targets);
   const shipped = definition.targets.map((t) => t.target);
   for (const wanted of options.targets ?? []) {
-    if (!shipped.includes(wanted)) {
-      failing(
-        `conformance ${definition.name}/${wanted} (not shipped)`,
-        `target ${wanted} was asked for, but backend ${definition.name} ships only ${
-          shipped.join(", ")
-        }: pick one of those`,
-      );
-    }
+    if (shipped.includes(wanted)) continue;
+    failing(
+      `conformance ${definition.name}/${wanted} (not shipped)`,
+      unshipped.find((p) => p.startsWith(`target ${wanted} `))!,
+    );
   }
+  problems.push(...unshipped);
   for (const t of definition.targets) {
     if (options.targets && !options.targets.includes(t.target)) continue;
     const prefix = `conformance ${definition.name}/${t.target}`;
-    // Created now, not lazily: whether it has readCache decides which
-    // cases are ignored.
-    const setup = await targetSetup(
-      definition.name,
-      t,
-      options.timeoutMs,
-      conformanceCases,
-    );
-    if (!setup.ok) {
-      if (options.targets || setup.problem) {
-        failing(
-          `${prefix} (absent)`,
-          setup.problem ??
-            `target ${t.target} was asked for but is absent: ${setup.reason}`,
-        );
+    // Prepared now, not lazily: whether the instance has readCache decides
+    // which cases are ignored.
+    const prepared = await prepareTarget(definition, t, {
+      ...(options.filter !== undefined ? { filter: options.filter } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.long !== undefined ? { long: options.long } : {}),
+      ...(options.expectations ? { expectations: options.expectations } : {}),
+      ...(options.timeoutMs !== undefined
+        ? { timeoutMs: options.timeoutMs }
+        : {}),
+      required: options.targets !== undefined,
+      longHint: "pass long: true",
+    });
+    if (!prepared.available) {
+      if (prepared.problem) {
+        failing(`${prefix} (absent)`, prepared.problem);
       } else {
         test({
-          name: `${prefix} (ignored: ${setup.reason})`,
+          name: `${prefix} (ignored: ${prepared.reason})`,
           ignore: true,
           fn: async () => {},
         });
       }
-      problems.push(`${t.target}: ${setup.reason}`);
+      problems.push(`${t.target}: ${prepared.reason}`);
       continue;
     }
-    let shared: AttentionBackend = setup.backend;
-    const cases = setup.cases.filter((c) =>
-      options.filter === undefined || addressMatches(c.address, options.filter)
-    );
-    if (cases.length === 0 && options.filter !== undefined) {
-      problems.push(
-        `${t.target}: --filter '${options.filter}' matches no case`,
-      );
+    anyAvailable = true;
+    matched += prepared.cases.length;
+    const toRun = prepared.cases.filter((c) => c.skip === undefined);
+    runnable += toRun.length;
+    if (toRun.length === 0) {
+      const problem = await prepared.finish();
+      if (problem) failing(`${prefix} (dispose)`, problem);
     }
-    const skipOf = (c: (typeof cases)[number]) =>
-      staticSkip(c, long, "pass long: true") ??
-        (c.address.startsWith("write:") && !shared.readCache
-          ? new NeedsReadCache().message
-          : undefined);
-    const runnable = cases.filter((c) => skipOf(c) === undefined);
-    runnableTotal += runnable.length;
-    if (runnable.length === 0) await shared.dispose();
-    for (const c of cases) {
-      const skip = skipOf(c);
+    const last: PlannedCase | undefined = toRun.at(-1);
+    for (const c of prepared.cases) {
       test({
-        name: skip
-          ? `${prefix} ${c.address} (ignored: ${skip})`
+        name: c.skip
+          ? `${prefix} ${c.address} (ignored: ${c.skip})`
           : `${prefix} ${c.address}`,
-        ignore: skip !== undefined,
+        ignore: c.skip !== undefined,
         // Backends may hold GPU devices and thread pools across cases.
         sanitizeResources: false,
         sanitizeOps: false,
         fn: async () => {
-          try {
-            const outcome = await runOneCase(c, {
-              backend: shared,
-              target: t,
-              backendName: definition.name,
-              seed,
-              timeoutMs: caseTimeoutMs(c, options.timeoutMs),
-            });
-            if (outcome.timedOut) {
-              // The timed-out call may still run: leave that instance alone
-              // and give the next cases a fresh one.
-              const fresh = await targetSetup(
-                definition.name,
-                t,
-                options.timeoutMs,
-                () => [],
-              );
-              if (fresh.ok) shared = fresh.backend;
-            }
-            const listed = options.expectations?.[c.address] !== undefined;
-            if (outcome.status === "skipped") {
-              console.log(
-                `${prefix} ${c.address}: skipped: ${outcome.message}`,
-              );
-              return;
-            }
-            if (outcome.status === "passed") {
-              if (listed) throw new KnownFailurePassed(c.address);
-              return;
-            }
-            if (listed) return;
-            throw new Error(
-              `${outcome.message}\n  reproduce: ${
-                reproduceCommand(
-                  definition.name,
-                  t.target,
-                  c.address,
-                  seed,
-                  c.long ?? false,
-                )
-              }`,
-              { cause: outcome.error },
-            );
-          } finally {
-            if (c === runnable.at(-1)) {
-              const problem = await disposeWithin(
-                definition.name,
-                t.target,
-                shared,
-                options.timeoutMs,
-              );
-              if (problem) console.error(problem);
-            }
+          const { result, unexpected, error } = await prepared.runOne(c);
+          // The instance is released after the last case that runs; a
+          // dispose() that fails or hangs fails that test, as it fails a
+          // CLI run.
+          const disposeProblem = c === last
+            ? await prepared.finish()
+            : undefined;
+          if (result.status === "skipped") {
+            console.log(`${prefix} ${c.address}: skipped: ${result.message}`);
           }
+          const message = [unexpected, disposeProblem].filter((m) =>
+            m !== undefined
+          ).join("\n");
+          if (message !== "") throw new Error(message, { cause: error });
         },
       });
     }
   }
-  if (runnableTotal === 0) {
+  if (runnable === 0) {
     failing(
       `conformance ${definition.name}: no case runs`,
-      `no conformance case of backend ${definition.name} would run (${
-        problems.join("; ") || "every case is skipped"
-      }): a run that checks nothing is not conformant`,
+      `no conformance case of backend ${definition.name} would run: ${
+        noCaseProblem(options.filter, matched, anyAvailable)
+      }${problems.length > 0 ? ` (${problems.join("; ")})` : ""}`,
     );
-  }
-}
-
-/** A case listed as a known failure passed: the list is out of date. */
-class KnownFailurePassed extends Error {
-  constructor(address: string) {
-    super(
-      `${address} is listed as a known failure but passed: remove it from the expectations`,
-    );
-    this.name = "KnownFailurePassed";
   }
 }

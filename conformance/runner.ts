@@ -9,6 +9,7 @@
 import type {
   AttentionBackend,
   BackendDefinition,
+  BackendTarget,
   Target,
 } from "../core/backend.ts";
 import type { BackendCapabilities } from "../core/capabilities.ts";
@@ -22,8 +23,8 @@ import { addressMatches } from "./params.ts";
 import { asCaseTarget, type CaseTarget } from "./reasons.ts";
 import { type CaseOutcome, caseTimeoutMs, runOneCase } from "./run_case.ts";
 import { disposeWithin, targetSetup } from "./target_setup.ts";
-import { writeCases } from "./write_cases.ts";
 import { withSettings } from "./settings.ts";
+import { NeedsReadCache, writeCases } from "./write_cases.ts";
 
 /** Known failures: address -> why. A listed case that passes is reported. */
 export type Expectations = Readonly<Record<string, string>>;
@@ -153,6 +154,266 @@ export function reproduceCommand(
 /** After this many timeouts on one target, its remaining cases are not run. */
 const MAX_TIMEOUTS_PER_TARGET = 2;
 
+/** What {@linkcode prepareTarget} needs: the run's options, for one target. */
+export interface PrepareOptions
+  extends Omit<ConformanceOptions, "targets" | "onResult"> {
+  /** A target asked for by name: absent is then a problem. @default false */
+  readonly required?: boolean;
+  /** What a skipped long-tier case tells the user to do. @default "run with --long" */
+  readonly longHint?: string;
+}
+
+/** A case of a prepared target, with why it will not run, if it will not. */
+export interface PlannedCase {
+  /** The case. */
+  readonly case: ConformanceCase;
+  /** Its address. */
+  readonly address: string;
+  /**
+   * Why it is skipped before running (capabilities, extraReasons, the long
+   * tier, no readCache), else undefined.
+   */
+  readonly skip?: string;
+}
+
+/**
+ * One target made ready: probed, its shared instance created, its cases
+ * filtered and each given its skip reason. {@linkcode runConformance} and
+ * `registerConformanceTests` both run targets through this, so a case's
+ * status, message and reproduce command are decided in one place.
+ */
+export interface PreparedTarget {
+  /** The target. */
+  readonly target: Target;
+  /** Asked for by name (absent is then a problem). */
+  readonly required: boolean;
+  /** False when absent or when setup failed (see `reason`, `problem`). */
+  readonly available: boolean;
+  /** Why the target is unavailable. */
+  readonly reason?: string;
+  /** Set when the target's state fails the run (a required target absent, create() threw). */
+  readonly problem?: string;
+  /** The cases that match the filter, in suite order (none when unavailable). */
+  readonly cases: readonly PlannedCase[];
+  /**
+   * Runs one case (a skipped one ends skipped at once) and applies the
+   * expectations: an unlisted failure's message ends with the reproduce
+   * command; after a timeout the next cases get a fresh instance, and after
+   * two the rest are skipped. Never throws.
+   */
+  runOne(c: PlannedCase): Promise<TargetCaseResult>;
+  /** Disposes the shared instance (unless a timed-out call may hold it); returns the problem, if any. */
+  finish(): Promise<string | undefined>;
+}
+
+/** A case's result, and how it counts against the run. */
+export interface TargetCaseResult {
+  /** The result, as reported. */
+  readonly result: CaseResult;
+  /** The case ran (it was not skipped, before or during its run). */
+  readonly ran: boolean;
+  /**
+   * Why this result makes the run not conformant (an unlisted failure, with
+   * its reproduce command; a listed failure that passed), else undefined.
+   */
+  readonly unexpected?: string;
+  /** For an unexpected failure: what was thrown (the backend's own error). */
+  readonly error?: unknown;
+}
+
+/**
+ * Makes one target ready: probe, instance, cases, skip reasons. Never
+ * throws: a target that cannot be set up is `available: false`.
+ */
+export async function prepareTarget(
+  definition: BackendDefinition,
+  t: BackendTarget,
+  options: PrepareOptions = {},
+): Promise<PreparedTarget> {
+  const seed = options.seed ?? 1;
+  const long = options.long ?? false;
+  const expectations = options.expectations ?? {};
+  const backendArg = options.backendArg ?? definition.name;
+  const timeoutMs = options.timeoutMs;
+  const required = options.required ?? false;
+  const setup = await targetSetup(
+    definition.name,
+    t,
+    timeoutMs,
+    conformanceCases,
+  );
+  if (!setup.ok) {
+    const problem = required || setup.problem
+      ? setup.problem ??
+        `target ${t.target} was asked for but is absent: ${setup.reason}`
+      : undefined;
+    return {
+      target: t.target,
+      required,
+      available: false,
+      reason: setup.reason,
+      ...(problem ? { problem } : {}),
+      cases: [],
+      runOne: () => Promise.reject(new Error(`target ${t.target} is absent`)),
+      finish: () => Promise.resolve(undefined),
+    };
+  }
+  let backend = setup.backend;
+  const stuck: AttentionBackend[] = [];
+  let timeouts = 0;
+  const longHint = options.longHint ?? "run with --long";
+  const cases: PlannedCase[] = setup.cases
+    .filter((c) =>
+      options.filter === undefined || addressMatches(c.address, options.filter)
+    )
+    .map((c) => {
+      const skip = staticSkip(c, long, longHint) ??
+        (c.needsReadCache && !backend.readCache
+          ? new NeedsReadCache().message
+          : undefined);
+      return { case: c, address: c.address, ...(skip ? { skip } : {}) };
+    });
+  const runOne = async (planned: PlannedCase): Promise<TargetCaseResult> => {
+    const c = planned.case;
+    const reproduce = reproduceCommand(
+      backendArg,
+      t.target,
+      c.address,
+      seed,
+      long,
+    );
+    let outcome: CaseOutcome;
+    if (planned.skip) {
+      outcome = { status: "skipped", message: planned.skip, ms: 0 };
+    } else if (timeouts >= MAX_TIMEOUTS_PER_TARGET) {
+      outcome = {
+        status: "skipped",
+        message:
+          `not run: ${timeouts} cases timed out on target ${t.target} (the instance may be stuck); fix those first`,
+        ms: 0,
+      };
+    } else {
+      const limit = caseTimeoutMs(c, timeoutMs);
+      options.observer?.start({
+        target: t.target,
+        address: c.address,
+        timeoutMs: limit,
+        reproduce,
+      });
+      outcome = await runOneCase(c, {
+        backend,
+        target: t,
+        backendName: definition.name,
+        seed,
+        timeoutMs: limit,
+        ...(options.observer
+          ? { onPhase: (p: Phase) => options.observer!.phase(p) }
+          : {}),
+      });
+      options.observer?.end();
+      if (outcome.timedOut) {
+        // The timed-out call may still be running: leave that instance
+        // alone (disposing it under a running kernel is unsafe) and go on
+        // with a fresh one.
+        timeouts++;
+        stuck.push(backend);
+        if (timeouts < MAX_TIMEOUTS_PER_TARGET) {
+          const fresh = await targetSetup(
+            definition.name,
+            t,
+            timeoutMs,
+            () => [],
+          );
+          if (fresh.ok) backend = fresh.backend;
+          else timeouts = MAX_TIMEOUTS_PER_TARGET;
+        }
+      }
+    }
+    const listed = expectations[c.address] !== undefined;
+    const { error: _error, ...rest } = outcome;
+    let result: CaseResult = { address: c.address, ...rest };
+    let unexpected: string | undefined;
+    if (result.status === "failed") {
+      if (listed) {
+        result = { ...result, expectedFailure: true };
+      } else {
+        result = {
+          ...result,
+          message: `${result.message}\n  reproduce: ${reproduce}`,
+        };
+        unexpected = result.message;
+      }
+    } else if (result.status === "passed" && listed) {
+      unexpected =
+        `${c.address} is listed as a known failure but passed: remove it from the expectations`;
+    }
+    return {
+      result,
+      ran: outcome.status !== "skipped",
+      ...(unexpected ? { unexpected } : {}),
+      ...(unexpected && outcome.error !== undefined
+        ? { error: outcome.error }
+        : {}),
+    };
+  };
+  return {
+    target: t.target,
+    required,
+    available: true,
+    cases,
+    runOne,
+    finish: async () =>
+      stuck.includes(backend)
+        ? undefined
+        : await disposeWithin(definition.name, t.target, backend, timeoutMs),
+  };
+}
+
+/**
+ * The problems of asking for targets the definition does not ship.
+ *
+ * @example Usage
+ * ```ts
+ * import { notShippedProblems } from "./runner.ts";
+ * import referenceBackend from "../backends/reference/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(notShippedProblems(referenceBackend, ["native"])[0], /ships only reference/);
+ * ```
+ */
+export function notShippedProblems(
+  definition: BackendDefinition,
+  targets: readonly Target[] | undefined,
+): string[] {
+  const shipped = definition.targets.map((t) => t.target);
+  return (targets ?? []).filter((wanted) => !shipped.includes(wanted)).map((
+    wanted,
+  ) =>
+    `target ${wanted} was asked for, but backend ${definition.name} ships only ${
+      shipped.join(", ")
+    }: pick one of those`
+  );
+}
+
+/**
+ * Why a run in which no case ran checks nothing: a filter that matches no
+ * case, no target available, or every case skipped.
+ */
+export function noCaseProblem(
+  filter: string | undefined,
+  matched: number,
+  anyAvailable: boolean,
+): string {
+  if (filter !== undefined && matched === 0) {
+    return `--filter '${filter}' matches no case address on any target run: addresses look like attend:mode=decode;len=37;... (a substring, or a glob with *); run without --filter to see them all`;
+  }
+  return `no case ran: ${
+    anyAvailable
+      ? "every case was skipped"
+      : "no target of this backend is available here"
+  }; a run that checks nothing is not conformant`;
+}
+
 /**
  * Runs the conformance suite. A run in which no case ran (a filter that
  * matches nothing, absent targets, everything skipped) is a failure, with
@@ -180,158 +441,61 @@ export async function runConformance(
   definition = withSettings(definition, options.settings ?? {});
   const seed = options.seed ?? 1;
   const long = options.long ?? false;
-  const expectations = options.expectations ?? {};
-  const backendArg = options.backendArg ?? definition.name;
-  const timeoutMs = options.timeoutMs;
   const targets: TargetReport[] = [];
-  const problems: string[] = [];
+  const problems = notShippedProblems(definition, options.targets);
   const passedButListed: string[] = [];
   let unexpectedFailures = 0;
   let matched = 0;
   let ran = 0;
 
-  const shipped = definition.targets.map((t) => t.target);
-  for (const wanted of options.targets ?? []) {
-    if (!shipped.includes(wanted)) {
-      problems.push(
-        `target ${wanted} was asked for, but backend ${definition.name} ships only ${
-          shipped.join(", ")
-        }: pick one of those`,
-      );
-    }
-  }
-
   for (const t of definition.targets) {
     if (options.targets && !options.targets.includes(t.target)) continue;
-    const required = options.targets !== undefined;
-    const setup = await targetSetup(
-      definition.name,
-      t,
-      timeoutMs,
-      conformanceCases,
-    );
-    if (!setup.ok) {
-      if (required || setup.problem) {
-        problems.push(
-          setup.problem ??
-            `target ${t.target} was asked for but is absent: ${setup.reason}`,
-        );
-      }
+    const prepared = await prepareTarget(definition, t, {
+      ...options,
+      required: options.targets !== undefined,
+    });
+    if (prepared.problem) problems.push(prepared.problem);
+    if (!prepared.available) {
       targets.push({
         target: t.target,
         available: false,
-        reason: setup.reason,
-        required,
+        reason: prepared.reason!,
+        required: prepared.required,
         results: [],
       });
       continue;
     }
-    const cases = setup.cases.filter((c) =>
-      options.filter === undefined || addressMatches(c.address, options.filter)
-    );
-    matched += cases.length;
-    let backend = setup.backend;
-    const stuck: AttentionBackend[] = [];
-    let timeouts = 0;
+    matched += prepared.cases.length;
     const results: CaseResult[] = [];
-    for (const c of cases) {
-      const reproduce = reproduceCommand(
-        backendArg,
-        t.target,
-        c.address,
-        seed,
-        long,
-      );
-      let outcome: CaseOutcome;
-      const skip = staticSkip(c, long, "run with --long");
-      if (skip) {
-        outcome = { status: "skipped", message: skip, ms: 0 };
-      } else if (timeouts >= MAX_TIMEOUTS_PER_TARGET) {
-        outcome = {
-          status: "skipped",
-          message:
-            `not run: ${timeouts} cases timed out on target ${t.target} (the instance may be stuck); fix those first`,
-          ms: 0,
-        };
-      } else {
-        const limit = caseTimeoutMs(c, timeoutMs);
-        options.observer?.start({
-          target: t.target,
-          address: c.address,
-          timeoutMs: limit,
-          reproduce,
-        });
-        outcome = await runOneCase(c, {
-          backend,
-          target: t,
-          backendName: definition.name,
-          seed,
-          timeoutMs: limit,
-          ...(options.observer
-            ? { onPhase: (p: Phase) => options.observer!.phase(p) }
-            : {}),
-        });
-        options.observer?.end();
-        if (outcome.status !== "skipped") ran++;
-        if (outcome.timedOut) {
-          // The timed-out call may still be running: leave that instance
-          // alone (disposing it under a running kernel is unsafe) and go on
-          // with a fresh one.
-          timeouts++;
-          stuck.push(backend);
-          if (timeouts < MAX_TIMEOUTS_PER_TARGET) {
-            const fresh = await targetSetup(
-              definition.name,
-              t,
-              timeoutMs,
-              conformanceCases,
-            );
-            if (fresh.ok) backend = fresh.backend;
-            else timeouts = MAX_TIMEOUTS_PER_TARGET;
-          }
-        }
+    for (const c of prepared.cases) {
+      const r = await prepared.runOne(c);
+      if (r.ran) ran++;
+      if (r.unexpected !== undefined) {
+        if (r.result.status === "failed") unexpectedFailures++;
+        else passedButListed.push(`${t.target} ${c.address}`);
       }
-      const listed = expectations[c.address];
-      const { error: _error, ...rest } = outcome;
-      let result: CaseResult = { address: c.address, ...rest };
-      if (result.status === "failed") {
-        if (listed !== undefined) {
-          result = { ...result, expectedFailure: true };
-        } else {
-          unexpectedFailures++;
-          result = {
-            ...result,
-            message: `${result.message}\n  reproduce: ${reproduce}`,
-          };
-        }
-      } else if (result.status === "passed" && listed !== undefined) {
-        passedButListed.push(`${t.target} ${c.address}`);
-      }
-      results.push(result);
-      options.onResult?.(t.target, result);
+      results.push(r.result);
+      options.onResult?.(t.target, r.result);
     }
-    if (!stuck.includes(backend)) {
-      const problem = await disposeWithin(
-        definition.name,
-        t.target,
-        backend,
-        timeoutMs,
-      );
-      if (problem) problems.push(problem);
-    }
-    targets.push({ target: t.target, available: true, required, results });
+    const problem = await prepared.finish();
+    if (problem) problems.push(problem);
+    targets.push({
+      target: t.target,
+      available: true,
+      required: prepared.required,
+      results,
+    });
   }
-  if (options.filter !== undefined && matched === 0 && ran === 0) {
+  if (
+    ran === 0 &&
+    ((options.filter !== undefined && matched === 0) || problems.length === 0)
+  ) {
     problems.push(
-      `--filter '${options.filter}' matches no case address on any target run: addresses look like attend:mode=decode;len=37;... (a substring, or a glob with *); run without --filter to see them all`,
-    );
-  } else if (ran === 0 && problems.length === 0) {
-    problems.push(
-      `no case ran: ${
-        targets.every((t) => !t.available)
-          ? "no target of this backend is available here"
-          : "every case was skipped"
-      }; a run that checks nothing is not conformant`,
+      noCaseProblem(
+        options.filter,
+        matched,
+        targets.some((t) => t.available),
+      ),
     );
   }
   return {

@@ -98,7 +98,10 @@ export function toleranceFor(dtype: KvCacheDtype): DtypeTolerance {
   return TABLE[dtype];
 }
 
-/** The whole table, for docs and reports. */
+/**
+ * The whole table, by cache dtype. docs/CONFORMANCE.md prints it, and
+ * tests/conformance_tolerance_docs_test.ts keeps the two equal.
+ */
 export const TOLERANCES: Readonly<Record<KvCacheDtype, DtypeTolerance>> = TABLE;
 
 /**

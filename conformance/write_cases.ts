@@ -97,6 +97,7 @@ export function writeCases(target: CaseTarget): ConformanceCase[] {
     return [{
       address,
       ...(reasons.length > 0 ? { skip: reasons.join("; ") } : {}),
+      needsReadCache: true,
       run: (ctx: CaseContext) => runWrite(ctx, layer, p),
     }];
   });
@@ -376,7 +377,10 @@ function compareExact(
 
 const show = (v: number) => Object.is(v, -0) ? "-0" : String(v);
 
-/** Marker error: the case needs readCache and the backend has none. */
+/**
+ * Marker error: the case needs readCache and the backend has none (the
+ * runner skips such cases before they run; this guards direct callers).
+ */
 export class NeedsReadCache extends Error {
   constructor() {
     super(NO_READ_CACHE);

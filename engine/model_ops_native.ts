@@ -7,7 +7,7 @@
  * they are O(hidden) per token, a few microseconds each, about the cost
  * of a call into the addon. On models/demo-gemma2 they take about 6% of a
  * native decode step, matmul about 30-35%, attention (reference backend)
- * and the rest about 60% (engine/model_ops_bench.ts, noisy 2-core
+ * and the rest about 60% (`deno task bench model-ops`, noisy 2-core
  * machine). The step never leaves the CPU.
  *
  * A WebGPU target would implement {@linkcode ModelOps} the same way but

@@ -16,7 +16,7 @@ import {
 } from "../engine/engine_kv_scales.ts";
 import { loadModelOn } from "../engine/model_loader.ts";
 import type { SelectionPlan, SelectOptions } from "../core/selector.ts";
-import { planSpec } from "../tools/plan_model.ts";
+import { planSpec } from "./plan_model.ts";
 import { createApp, type ServerTokenizer } from "./app.ts";
 import type { ServeOptions } from "./serve_options.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CalibrationError } from "../core/scales.ts";
-import { DEFAULT_MODEL_DIR } from "../tools/plan_model.ts";
+import { DEFAULT_MODEL_DIR } from "./plan_model.ts";
 import { startServer } from "./main.ts";
 import type { ServeOptions } from "./serve_options.ts";
 

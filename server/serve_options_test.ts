@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
-import { parseSelectionArgs } from "../tools/cli_options.ts";
+import { parseArgs } from "node:util";
 import { SERVE_FLAGS, serveOptionsFromFlags } from "./serve_options.ts";
 
+// The serve-only flags alone: serveOptionsFromFlags reads no selection flag
+// (tools/serve.ts parses both sets; server/ never imports tools/).
 const parse = (...args: string[]) =>
-  serveOptionsFromFlags(parseSelectionArgs(args, SERVE_FLAGS).values);
+  serveOptionsFromFlags(
+    parseArgs({ args, options: SERVE_FLAGS, strict: true }).values,
+  );
 
 Deno.test("serveOptionsFromFlags() defaults to max_utilization with no scale source", () => {
   const o = parse();

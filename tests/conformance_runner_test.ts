@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import referenceBackend from "../backends/reference/mod.ts";
 import { registerConformanceTests } from "../conformance/register.ts";
+import { runConformance } from "../conformance/runner.ts";
 import { faultyBackend } from "./mutants/faulty_backend.ts";
 
 const root = new URL("../", import.meta.url);
@@ -132,5 +133,94 @@ Deno.test("registerConformanceTests fails a hanging case by its deadline, naming
   await assert.rejects(
     tests[0].fn(),
     /contract:deterministic timed out after 0.1 s on backend faulty, target reference, in phase attend/,
+  );
+});
+
+Deno.test("registerConformanceTests and runConformance agree on every case: status, message, expectations", async () => {
+  // No readCache (write: cases skipped before running), capability skips,
+  // real failures; one failure and one passing case listed as known.
+  const definition = faultyBackend("hiddenRoundHalfAway");
+  const filter = "fp8_e4m3";
+  const first = await runConformance(definition, { filter });
+  const firstResults = first.targets[0].results;
+  const listedFailure = firstResults.find((r) => r.status === "failed")!;
+  const listedPass = firstResults.find((r) => r.status === "passed")!;
+  const expectations = {
+    [listedFailure.address]: "known",
+    [listedPass.address]: "known",
+  };
+  const report = await runConformance(definition, { filter, expectations });
+  const results = report.targets[0].results;
+  const statuses = new Set(results.map((r) => r.status));
+  assert.deepEqual([...statuses].sort(), ["failed", "passed", "skipped"]);
+
+  const prefix = "conformance faulty/reference ";
+  const registered = await register(definition, { filter, expectations });
+  const seen = new Map<string, { outcome: string; message?: string }>();
+  for (const t of registered) {
+    const address = t.name.slice(prefix.length).split(" (ignored: ")[0];
+    if (t.ignore) {
+      seen.set(address, { outcome: "ignored", message: t.name });
+      continue;
+    }
+    try {
+      await t.fn();
+      seen.set(address, { outcome: "ok" });
+    } catch (error) {
+      seen.set(address, {
+        outcome: "threw",
+        message: (error as Error).message,
+      });
+    }
+  }
+  assert.deepEqual([...seen.keys()], results.map((r) => r.address));
+  for (const r of results) {
+    const s = seen.get(r.address)!;
+    if (r.status === "skipped") {
+      assert.equal(s.outcome, "ignored", r.address);
+      // The one wording that differs: how to include the long tier.
+      const why = r.message!.replace("run with --long", "pass long: true");
+      assert.ok(s.message!.endsWith(`(ignored: ${why})`), s.message);
+    } else if (r.status === "failed" && !r.expectedFailure) {
+      assert.deepEqual(s, { outcome: "threw", message: r.message }, r.address);
+    } else if (r.address === listedPass.address) {
+      assert.equal(s.outcome, "threw");
+      assert.match(s.message!, /listed as a known failure but passed/);
+    } else {
+      assert.equal(s.outcome, "ok", r.address);
+    }
+  }
+  assert.deepEqual(report.unexpectedPasses, [
+    `reference ${listedPass.address}`,
+  ]);
+  assert.equal(
+    report.unexpectedFailures,
+    [...seen.values()].filter((s) => s.outcome === "threw").length - 1,
+  );
+});
+
+Deno.test("registerConformanceTests fails the last case when dispose() throws, as runConformance counts it", async () => {
+  const base = faultyBackend("none");
+  const definition = {
+    ...base,
+    targets: base.targets.map((t) => ({
+      ...t,
+      create: async () => ({
+        ...(await t.create()),
+        dispose: () => Promise.reject(new Error("device lost")),
+      }),
+    })),
+  };
+  const filter = "contract:deterministic";
+  const report = await runConformance(definition, { filter });
+  assert.match(
+    report.problems[0],
+    /dispose\(\) of backend faulty .* device lost/,
+  );
+  const tests = await register(definition, { filter });
+  assert.equal(tests.length, 1);
+  await assert.rejects(
+    tests[0].fn(),
+    /dispose\(\) of backend faulty .* device lost/,
   );
 });

@@ -10,6 +10,8 @@
 /** A benchmark kind: what it measures and how to run it. */
 export interface BenchKind {
   readonly describe: string;
+  /** The file that runs it, relative to the repository root. */
+  readonly source: string;
   run(args: string[]): Promise<number>;
 }
 
@@ -19,6 +21,7 @@ const ROOT = new URL("..", import.meta.url);
 function denoBench(file: string, describe: string): BenchKind {
   return {
     describe,
+    source: file,
     async run(args) {
       const { code } = await new Deno.Command(Deno.execPath(), {
         args: ["bench", "--allow-read", "--allow-env", ...args, file],
@@ -36,6 +39,7 @@ function denoBench(file: string, describe: string): BenchKind {
 function inProcess(module: string, describe: string): BenchKind {
   return {
     describe,
+    source: new URL(module, import.meta.url).href.slice(ROOT.href.length),
     async run(args) {
       const { main } = await import(module);
       return await main(args);
@@ -60,6 +64,18 @@ export const KINDS: Readonly<Record<string, BenchKind>> = {
   accuracy: inProcess(
     "../bench/accuracy.ts",
     "attention accuracy vs the fp64 oracle: kernels per cache variant, needle retrieval (8-bit storage, emulated 8-bit compute), demo-model log-likelihood",
+  ),
+  "model-ops": inProcess(
+    "../bench/model_ops.ts",
+    "ops targets: matmul GFLOP/s (typescript vs native per kernel path), demo-model tokens/s and where a decode step's time goes",
+  ),
+  forward: inProcess(
+    "../bench/webgpu_forward.ts",
+    "demo-model greedy tokens/s: host forward pass vs the WebGPU forward pass (--tokens N)",
+  ),
+  "fa3-decode": inProcess(
+    "../bench/fa3_decode.ts",
+    "native fa3 int8/fp8 decode attention vs xformers bf16 at 8k and 32k tokens (--reps N)",
   ),
 };
 

@@ -12,7 +12,7 @@ import {
   selectOptionsFromFlags,
 } from "./cli_options.ts";
 import { loadModelConfig } from "../core/model_config.ts";
-import { DEFAULT_MODEL_DIR, planSpec } from "./plan_model.ts";
+import { DEFAULT_MODEL_DIR, planSpec } from "../server/plan_model.ts";
 
 const HELP = `Usage: deno task select [options]
 

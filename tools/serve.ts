@@ -16,7 +16,7 @@ import {
   SELECTION_HELP,
   selectOptionsFromFlags,
 } from "./cli_options.ts";
-import { DEFAULT_MODEL_DIR } from "./plan_model.ts";
+import { DEFAULT_MODEL_DIR } from "../server/plan_model.ts";
 
 const HELP = `Usage: deno task serve [options]
 

@@ -1,13 +1,14 @@
 /**
  * Loads the backends, probes targets, and selects per layer: the steps
- * `deno task select` and `deno task serve` share.
+ * the server runs at start and `deno task select` prints. It lives in
+ * server/ because the server needs it and server/ never imports tools/.
  *
  * @module
  */
 
 import { builtinRegistry } from "../backends/builtin.ts";
 import type { BackendDefinition } from "../core/backend.ts";
-import { loadModelConfig, type ModelSpec } from "../core/model_config.ts";
+import type { ModelSpec } from "../core/model_config.ts";
 import { isModuleSpecifier } from "../core/registry.ts";
 import {
   probeBackends,
@@ -50,12 +51,4 @@ export async function planSpec(
     definitions,
     probed,
   };
-}
-
-/** Selects backends for every layer of the model at `modelPath` (config.json or its directory). */
-export async function planModel(
-  modelPath: string,
-  options: SelectOptions,
-): Promise<SelectionPlan> {
-  return (await planSpec(await loadModelConfig(modelPath), options)).plan;
 }

@@ -8,7 +8,7 @@
  *    per ops target, and where a decode step's time goes (matmul, the O(n)
  *    ops, attention and the rest).
  *
- * Run: `deno run -A engine/model_ops_bench.ts`. Shared machines are noisy:
+ * Run: `deno task bench model-ops`. Shared machines are noisy:
  * the load average is printed; compare figures from one run only.
  *
  * @module
@@ -16,18 +16,18 @@
 
 import { createReferenceBackend } from "../backends/reference/mod.ts";
 import { mulberry32 } from "../core/prng.ts";
-import { describeMachine, loadAverage, machineInfo } from "../bench/machine.ts";
+import { describeMachine, loadAverage, machineInfo } from "./machine.ts";
 import type { KernelPathName } from "../native/types.ts";
-import type { ModelOps } from "./model_ops.ts";
-import { createNativeOps } from "./model_ops_native.ts";
-import { selectModelOps } from "./model_ops_select.ts";
-import { typescriptOps } from "./model_ops_typescript.ts";
-import { Transformer } from "./transformer.ts";
+import type { ModelOps } from "../engine/model_ops.ts";
+import { createNativeOps } from "../engine/model_ops_native.ts";
+import { selectModelOps } from "../engine/model_ops_select.ts";
+import { typescriptOps } from "../engine/model_ops_typescript.ts";
+import { Transformer } from "../engine/transformer.ts";
 import {
   backendCaches,
   maxRowRelativeError,
   stepBatch,
-} from "./transformer_test_support.ts";
+} from "../engine/transformer_test_support.ts";
 
 const DEMO = new URL("../models/demo-gemma2", import.meta.url).pathname;
 
@@ -157,7 +157,14 @@ async function referenceError(ops: ModelOps): Promise<number> {
   return maxRowRelativeError(logits, ref.logits.flat(), model.config.vocabSize);
 }
 
-if (import.meta.main) {
+/** Runs the benchmark (it takes no flags); returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  if (args.length > 0) {
+    console.error(
+      `error: bench model-ops takes no flags, got ${args.join(" ")}`,
+    );
+    return 2;
+  }
   console.log(describeMachine(await machineInfo()));
   console.log(`load average: ${await loadAverage()}`);
   const selected = selectModelOps();
@@ -208,4 +215,5 @@ if (import.meta.main) {
     );
   }
   console.log(`load average: ${await loadAverage()}`);
+  return 0;
 }
