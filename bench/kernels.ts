@@ -21,7 +21,7 @@ import {
   parseKernelArgs,
 } from "./kernels/options.ts";
 import { kernelTables, writeKernelReport } from "./kernels/report.ts";
-import { loadBackends, runGrid } from "./kernels/run.ts";
+import { kernelSettings, loadBackends, runGrid } from "./kernels/run.ts";
 import { runTorch } from "./kernels/torch.ts";
 import { loadAverage, machineInfo } from "./machine.ts";
 
@@ -98,6 +98,10 @@ async function run(o: KernelBenchOptions, command: string): Promise<void> {
       );
     }
   }
+  // Loaded (and their settings checked) before the bandwidth measurement,
+  // so a bad --backend or --backend-setting fails at once.
+  const definitions = await loadBackends(o.backends);
+  kernelSettings(definitions, o);
   console.log(`Measuring memory bandwidth...`);
   const before = await measureBandwidth(o, gpu);
   console.log(
@@ -105,7 +109,6 @@ async function run(o: KernelBenchOptions, command: string): Promise<void> {
       before.gbPerS ? `${before.gbPerS.toFixed(2)} GB/s: ` : ""
     }${before.how}`,
   );
-  const definitions = await loadBackends(o.backends);
   const grid = await runGrid(definitions, o, (line) => console.log(line));
   const bandwidth = better(before, await measureBandwidth(o, gpu));
   const torchWanted = o.torch === "yes" ||

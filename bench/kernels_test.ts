@@ -194,3 +194,60 @@ Deno.test("runGrid() skips, with the backend's own error, the points whose cache
     /its cache of 5 blocks failed: 5 blocks: use at most 4/,
   );
 });
+
+Deno.test("bench kernels --backend-setting reaches each measured backend that takes it, checked by its schema", async () => {
+  const seen: unknown[] = [];
+  const tuned: BackendDefinition = {
+    apiVersion: 1,
+    name: "tuned",
+    version: "0",
+    description: "the reference backend with a setting",
+    settings: [{
+      name: "fast",
+      type: "boolean",
+      default: true,
+      description: "Go fast",
+    }],
+    targets: [{
+      target: "reference",
+      capabilities: REFERENCE_CAPABILITIES,
+      probe: () => ({ available: true }),
+      create: (options) => {
+        seen.push(options?.settings);
+        return createReferenceBackend();
+      },
+    }],
+  };
+  const o = parseKernelArgs([
+    "--quick",
+    "--target",
+    "reference",
+    "--shape",
+    "llama",
+    "--kv-cache-dtype",
+    "bf16",
+    "--mode",
+    "decode",
+    "--context",
+    "16",
+    "--batch",
+    "1",
+    "--backend-setting",
+    "fast=false",
+  ]);
+  assert.deepEqual(o.backendSettings, { fast: "false" });
+  await runGrid([tuned], o, () => {});
+  assert.deepEqual(seen, [{ fast: false }]);
+  await assert.rejects(
+    runGrid([tuned], { ...o, backendSettings: { fast: "maybe" } }, () => {}),
+    /fast/,
+  );
+  await assert.rejects(
+    runGrid([tuned], { ...o, backendSettings: { slow: "1" } }, () => {}),
+    /No backend in use takes the setting "slow": no loaded backend declares it; in use: tuned\/reference/,
+  );
+  assert.throws(
+    () => parseKernelArgs(["--backend-setting", "fast"]),
+    /--backend-setting: "fast" is not NAME=VALUE/,
+  );
+});

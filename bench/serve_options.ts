@@ -87,6 +87,8 @@ export const SERVE_BENCH_HELP =
   --kv-cache-dtype-skip-layers LIST layer indices and/or sliding_window, kept in the model dtype
   --int8-scheme per_tensor|per_token_head   (default: per_token_head: no calibration needed)
   --block-size N                    tokens per KV block (default: 16)
+  --backend-setting NAME=VALUE      a backend setting, e.g. accumulationPromotion=false (repeatable), for every
+                                    configuration; it goes to each backend in use that declares it
   --kv-cache-memory SIZE            KV budget, e.g. 2MiB (default: 16 full-length sequences in bf16, 4 with --quick)
   --num-requests N                  (default: 64, ${QUICK_REQUESTS} with --quick)
   --max-num-seqs N                  sequences per step (default: 64)

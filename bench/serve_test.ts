@@ -223,6 +223,23 @@ Deno.test("parseServeBenchArgs() reads a dtype list and names a bad flag", () =>
   );
 });
 
+Deno.test("parseServeBenchArgs() gives every configuration the --backend-setting flags", () => {
+  const o = parseServeBenchArgs([
+    "--kv-cache-dtype",
+    "bf16,int8",
+    "--backend-setting",
+    "accumulationPromotion=false",
+  ]);
+  assert.deepEqual(o.configs.map((c) => c.select.backendSettings), [
+    { accumulationPromotion: "false" },
+    { accumulationPromotion: "false" },
+  ]);
+  assert.throws(
+    () => parseServeBenchArgs(["--backend-setting", "=1"]),
+    /--backend-setting: "=1" is not NAME=VALUE/,
+  );
+});
+
 Deno.test("parseServeBenchArgs() reads the scheduling policy and one K/V scale source", () => {
   const o = parseServeBenchArgs([]);
   assert.deepEqual(o.engine, {

@@ -124,6 +124,8 @@ export async function registerConformanceTests(
       ...(options.timeoutMs !== undefined
         ? { timeoutMs: options.timeoutMs }
         : {}),
+      // For the reproduce command: the definition already has them.
+      ...(options.settings ? { settings: options.settings } : {}),
       required: options.targets !== undefined,
       longHint: "pass long: true",
     });

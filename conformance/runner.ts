@@ -138,17 +138,46 @@ export function conformanceCases(
   ];
 }
 
-/** The command that reruns one case with the same data. */
+/**
+ * The command that reruns one case with the same data: the same backend,
+ * target, case, seed, tier and `--backend-setting` flags (settings change
+ * what the kernels compute, so a rerun without them may not fail).
+ *
+ * @example Usage
+ * ```ts
+ * import { reproduceCommand } from "./runner.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   reproduceCommand("fa3", "native", "attend:decode", 7, false, {
+ *     accumulationPromotion: false,
+ *     label: "two words",
+ *   }),
+ *   "deno task conformance --backend fa3 --target native --filter 'attend:decode' --seed 7 --backend-setting accumulationPromotion=false --backend-setting 'label=two words'",
+ * );
+ * ```
+ */
 export function reproduceCommand(
   backendArg: string,
   target: Target,
   address: string,
   seed: number,
   long: boolean,
+  settings: Readonly<Record<string, unknown>> = {},
 ): string {
+  const flags = Object.entries(settings).map(([name, value]) =>
+    ` --backend-setting ${shellWord(`${name}=${String(value)}`)}`
+  ).join("");
   return `deno task conformance --backend ${backendArg} --target ${target} --filter '${address}' --seed ${seed}${
     long ? " --long" : ""
-  }`;
+  }${flags}`;
+}
+
+/** `word` as one POSIX shell word: bare when it is plain, else single-quoted. */
+function shellWord(word: string): string {
+  return /^[\w.,:=+\/@%-]+$/.test(word)
+    ? word
+    : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** After this many timeouts on one target, its remaining cases are not run. */
@@ -281,6 +310,7 @@ export async function prepareTarget(
       c.address,
       seed,
       long,
+      options.settings,
     );
     let outcome: CaseOutcome;
     if (planned.skip) {

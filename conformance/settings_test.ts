@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fa3 from "../backends/fa3/mod.ts";
+import referenceBackend from "../backends/reference/mod.ts";
 import type {
   BackendDefinition,
   CreateBackendOptions,
@@ -56,4 +57,33 @@ Deno.test("runConformance() refuses a setting no target of the backend takes", a
     runConformance(fa3, { settings: { maxChunkKeys: 32 } }),
     /No backend in use takes the setting "maxChunkKeys"/,
   );
+});
+
+Deno.test("every result's reproduce command carries the run's --backend-setting flags", async () => {
+  const [target] = referenceBackend.targets;
+  const def = defineBackend({
+    ...referenceBackend,
+    name: "tuned",
+    targets: [{ ...target, create: () => target.create() }],
+    settings: [{
+      name: "fast",
+      type: "boolean",
+      default: true,
+      description: "Go fast",
+    }],
+  });
+  const seen: string[] = [];
+  await runConformance(def, {
+    filter: "contract:deterministic",
+    seed: 3,
+    settings: { fast: "false" },
+    observer: {
+      start: ({ reproduce }) => seen.push(reproduce),
+      phase() {},
+      end() {},
+    },
+  });
+  assert.deepEqual(seen, [
+    "deno task conformance --backend tuned --target reference --filter 'contract:deterministic' --seed 3 --backend-setting fast=false",
+  ]);
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import referenceBackend from "../backends/reference/mod.ts";
+import type { BackendDefinition } from "../core/backend.ts";
+import { BackendError } from "../core/backend_errors.ts";
 import type { KvCacheDtype } from "../core/dtype.ts";
 import { parseModelConfig } from "../core/model_config.ts";
 import { mulberry32 } from "../core/prng.ts";
@@ -320,5 +322,80 @@ Deno.test("Engine.generate needs a tokenizer with encode for a text prompt, and 
     await e.generate([1, 2], { temperature: 0, maxTokens: 3 }),
     "def",
   );
+  await e.shutdown();
+});
+
+Deno.test("Engine fails the step's requests when copyBlocks throws, frees their blocks, and keeps serving", async () => {
+  const [target] = referenceBackend.targets;
+  const copying: BackendDefinition = {
+    ...referenceBackend,
+    name: "copyfails",
+    targets: [{
+      ...target,
+      create: async (options) => {
+        const backend = await target.create(options);
+        return {
+          ...backend,
+          name: "copyfails",
+          copyBlocks: () => {
+            throw new TypeError("pairs is not iterable");
+          },
+        };
+      },
+    }],
+  };
+  const model = parseModelConfig({
+    model_type: "llama",
+    num_hidden_layers: 1,
+    num_attention_heads: 1,
+    head_dim: 8,
+    hidden_size: 8,
+    torch_dtype: "float32",
+  });
+  const plan = selectBackends(model, [{
+    definition: copying,
+    availability: new Map([["reference", { available: true }]]),
+  }], { blockSize: 4 });
+  const e = await Engine.create({
+    model: countingModel({}),
+    tokenizer,
+    plan,
+    backends: [copying],
+    kvCacheMemory: 1 << 20,
+    maxModelLen: 64,
+    maxNumSeqs: 8,
+    maxNumBatchedTokens: 32,
+    warn: () => {},
+  });
+  // The engine never forks today, so copy-on-write copies are made to
+  // appear in one step: that step must run copyBlocks before attention.
+  const schedule = e.scheduler.schedule.bind(e.scheduler);
+  let copyNext = true;
+  e.scheduler.schedule = () => {
+    const out = schedule();
+    if (!copyNext || out.scheduled.length === 0) return out;
+    copyNext = false;
+    return { ...out, copies: Int32Array.of(0, 1) };
+  };
+  const failed = e.addRequest([4], greedy(5));
+  const error = await failed.result().then(
+    () => assert.fail("the request survived a failed copyBlocks"),
+    (error: Error) => error,
+  );
+  assert.match(
+    error.message,
+    /The forward pass failed \(attention backends: .*copyfails.*\): Backend copyfails \(reference\) failed on layer 0: TypeError: pairs is not iterable/,
+  );
+  assert.ok(error.cause instanceof BackendError);
+  assert.equal(error.cause.layer, 0);
+  assert.equal(failed.finishReason, "abort");
+  await e.idle();
+  assert.equal(e.cache.numFreeBlocks, e.cache.numBlocks);
+  // The loop survived: the next request is served.
+  assert.deepEqual((await e.addRequest([10], greedy(3)).result()).tokenIds, [
+    11,
+    12,
+    13,
+  ]);
   await e.shutdown();
 });

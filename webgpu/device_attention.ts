@@ -22,6 +22,88 @@
  * @module
  */
 
+import { BackendError, BackendShapeError } from "../core/backend_errors.ts";
+import type { BackendIdentity } from "../core/backend_checks.ts";
+import type { LayerConfig } from "../core/layer.ts";
+
+/**
+ * What a WebGPU cache carries so that its checks throw the typed errors
+ * (core/backend_errors.ts) naming its backend and layer: every built-in
+ * WebGPU cache has it, and the shared checks of core/backend_checks.ts
+ * take it with the cache (`checkWriteInput(cache.backend, cache, input)`).
+ */
+export interface WebGpuCacheIdentity {
+  /** The backend instance's name and target ("webgpu"). */
+  readonly backend: BackendIdentity;
+  /** The layer the cache serves (its index is the error's layer). */
+  readonly config: LayerConfig;
+  /** The device its buffers live on. */
+  readonly device: GPUDevice;
+}
+
+/**
+ * A {@linkcode BackendShapeError} for `cache`'s backend and layer: an input
+ * the GPU must never see (a length, offset, usage, block id or a grid past
+ * the device's limits).
+ *
+ * @example Usage
+ * ```ts
+ * import { webGpuShapeError } from "./device_attention.ts";
+ * import { BackendShapeError } from "../core/backend_errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cache = {
+ *   backend: { name: "mine", target: "webgpu" },
+ *   config: { index: 2 },
+ * } as never;
+ * const error = webGpuShapeError(cache, "query has 3 elements, expected 4");
+ * assert.ok(error instanceof BackendShapeError);
+ * assert.equal(error.where, "backend mine (webgpu), layer 2");
+ * ```
+ */
+export function webGpuShapeError(
+  cache: Pick<WebGpuCacheIdentity, "backend" | "config">,
+  message: string,
+): BackendShapeError {
+  return new BackendShapeError(message, {
+    backend: cache.backend.name,
+    target: cache.backend.target,
+    layer: cache.config.index,
+  });
+}
+
+/**
+ * A {@linkcode BackendError} for `cache`'s backend and layer: submitted work
+ * or a read-back that the device refused while it is alive (a lost device is
+ * a DeviceLostError, raised by the backend's loss check first).
+ *
+ * @example Usage
+ * ```ts
+ * import { webGpuBackendError } from "./device_attention.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cache = {
+ *   backend: { name: "mine", target: "webgpu" },
+ *   config: { index: 0 },
+ * } as never;
+ * const error = webGpuBackendError(cache, "WebGPU attention failed: bad binding");
+ * assert.equal(error.name, "BackendError");
+ * assert.equal(error.layer, 0);
+ * ```
+ */
+export function webGpuBackendError(
+  cache: Pick<WebGpuCacheIdentity, "backend" | "config">,
+  message: string,
+  cause?: unknown,
+): BackendError {
+  return new BackendError(message, {
+    backend: cache.backend.name,
+    target: cache.backend.target,
+    layer: cache.config.index,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
 /** Where one batch's Q comes from and its output goes, on the device. */
 export interface DeviceAttendIo {
   /**
@@ -129,22 +211,33 @@ export function canWriteOnDevice(
  * @example A buffer without STORAGE is refused
  * ```ts
  * import { checkDeviceWriteIo } from "./device_attention.ts";
+ * import { BackendShapeError } from "../core/backend_errors.ts";
  * import assert from "node:assert/strict";
  *
- * const device = { limits: { minStorageBufferOffsetAlignment: 256 } } as GPUDevice;
+ * const cache = {
+ *   backend: { name: "mine", target: "webgpu" },
+ *   config: { index: 0 },
+ *   device: { limits: { minStorageBufferOffsetAlignment: 256 } },
+ * } as never;
  * const buffer = { size: 64, usage: 0 } as GPUBuffer;
  * const io = { keys: buffer, values: buffer, slotMapping: buffer, numTokens: 1 };
- * assert.throws(() => checkDeviceWriteIo(device, io, 8), /io\.keys was created without GPUBufferUsage\.STORAGE/);
+ * assert.throws(
+ *   () => checkDeviceWriteIo(cache, io, 8),
+ *   (e) => e instanceof BackendShapeError &&
+ *     /io\.keys was created without GPUBufferUsage\.STORAGE/.test(e.message),
+ * );
  * ```
  */
 export function checkDeviceWriteIo(
-  device: GPUDevice,
+  cache: WebGpuCacheIdentity,
   io: DeviceWriteIo,
   rowFloats: number,
 ): void {
+  const { device } = cache;
   const n = io.numTokens;
   if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `io.numTokens must be a non-negative integer, got ${n}`,
     );
   }
@@ -157,17 +250,20 @@ export function checkDeviceWriteIo(
     ] as const
   ) {
     if ((buffer.usage & GPUBufferUsage.STORAGE) === 0) {
-      throw new TypeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name} was created without GPUBufferUsage.STORAGE: add it to the buffer's usage`,
       );
     }
     if (offset % align !== 0) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name}Offset is ${offset}, not a multiple of this device's minStorageBufferOffsetAlignment ${align}`,
       );
     }
     if (buffer.size < offset + bytes) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name} holds ${buffer.size} bytes but ${n} tokens need ${bytes} from offset ${offset}`,
       );
     }

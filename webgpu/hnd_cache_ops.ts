@@ -9,12 +9,18 @@
  */
 
 import type { WriteInput } from "../core/backend.ts";
+import {
+  type BackendIdentity,
+  checkCopyPairs,
+  checkWriteInput,
+} from "../core/backend_checks.ts";
 import type { LayerConfig } from "../core/layer.ts";
 import type { LayerKvScales } from "../core/scales.ts";
 import {
   checkDeviceWriteIo,
   type DeviceWork,
   type DeviceWriteIo,
+  webGpuShapeError,
 } from "./device_attention.ts";
 import { fp32Bits, grid2d, packParams, Submission } from "./submission.ts";
 
@@ -25,6 +31,8 @@ import { fp32Bits, grid2d, packParams, Submission } from "./submission.ts";
  * K and V in separate buffers, per-token-head scales beside them).
  */
 export interface HndPagedCache {
+  /** The backend that made it: the typed errors of its checks name it. */
+  readonly backend: BackendIdentity;
   readonly config: LayerConfig;
   readonly numBlocks: number;
   readonly numSlots: number;
@@ -48,23 +56,18 @@ export interface HndPagedCache {
   throwTrackedErrors(): Promise<void>;
 }
 
-/** Throws when a slot is outside the cache (callers skip -1 padding first). */
-export function checkSlot(
+/** Throws a BackendShapeError when a tensor's length is not the expected one. */
+export function checkLength(
   cache: HndPagedCache,
-  slot: number,
-  where: string,
+  name: string,
+  got: number,
+  want: number,
 ): void {
-  if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-    throw new RangeError(
-      `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
-    );
-  }
-}
-
-/** Throws when a tensor's length is not the expected one. */
-export function checkLength(name: string, got: number, want: number): void {
   if (got !== want) {
-    throw new RangeError(`${name} has ${got} elements, expected ${want}`);
+    throw webGpuShapeError(
+      cache,
+      `${name} has ${got} elements, expected ${want}`,
+    );
   }
 }
 
@@ -76,13 +79,8 @@ export function checkLength(name: string, got: number, want: number): void {
  * read-back (see the cache's track()).
  */
 export function writeCache(cache: HndPagedCache, input: WriteInput): void {
+  checkWriteInput(cache.backend, cache, input);
   const { keys, values, slotMapping } = input;
-  const row = cache.config.numKvHeads * cache.config.headDim;
-  checkLength("keys", keys.length, slotMapping.length * row);
-  checkLength("values", values.length, slotMapping.length * row);
-  slotMapping.forEach((slot, t) => {
-    if (slot !== -1) checkSlot(cache, slot, `slotMapping[${t}]`);
-  });
   if (slotMapping.length === 0) return;
   cache.device.pushErrorScope("validation");
   const job = new Submission(cache.device);
@@ -111,7 +109,7 @@ export function encodeCacheWrite(
 ): DeviceWork {
   const { numKvHeads, headDim, blockSize } = cache.config;
   const row = numKvHeads * headDim;
-  checkDeviceWriteIo(cache.device, io, row);
+  checkDeviceWriteIo(cache, io, row);
   const n = io.numTokens;
   if (n === 0) return { release() {} };
   const s = cache.scales;
@@ -169,19 +167,7 @@ export function copyCachePages(
   cache: HndPagedCache,
   pairs: Int32Array,
 ): void {
-  if (pairs.length % 2 !== 0) {
-    throw new RangeError(
-      `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-    );
-  }
-  for (let i = 0; i < pairs.length; i++) {
-    const b = pairs[i];
-    if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-      throw new RangeError(
-        `Block ${b} at pairs[${i}] is outside 0..${cache.numBlocks - 1}`,
-      );
-    }
-  }
+  checkCopyPairs(cache.backend, cache, pairs);
   if (pairs.length === 0) return;
   cache.device.pushErrorScope("validation");
   const job = new Submission(cache.device);

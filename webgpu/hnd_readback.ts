@@ -10,7 +10,9 @@
 import type { CacheReadout } from "../core/backend.ts";
 import { type CodeArray, codecFor } from "../core/codec.ts";
 import { dequantizeInt8PerTokenHead } from "../core/int8.ts";
-import { checkSlot, type HndPagedCache } from "./hnd_cache_ops.ts";
+import { checkReadSlots } from "../core/backend_checks.ts";
+import { webGpuBackendError } from "./device_attention.ts";
+import type { HndPagedCache } from "./hnd_cache_ops.ts";
 import { Submission } from "./submission.ts";
 
 /** Raw codes of some slots, in core's code array types (see codecFor()). */
@@ -30,7 +32,7 @@ export async function readCodes(
   cache: HndPagedCache,
   slots: Int32Array,
 ): Promise<CodeReadout> {
-  slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+  checkReadSlots(cache.backend, cache, slots);
   const { blockSize, numKvHeads, headDim, kvDtype } = cache.config;
   const pages = [...new Set([...slots].map((s) => Math.floor(s / blockSize)))];
   const at = new Map(pages.map((b, i) => [b, i]));
@@ -68,7 +70,11 @@ export async function readCodes(
   });
   if (error) {
     read.catch(() => {});
-    throw new Error(`WebGPU cache read-back failed: ${error.message}`);
+    throw webGpuBackendError(
+      cache,
+      `WebGPU cache read-back failed: ${error.message}`,
+      error,
+    );
   }
   const bytes = new Uint8Array(await read);
   const codec = codecFor(kvDtype);

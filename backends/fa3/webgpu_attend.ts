@@ -21,6 +21,7 @@ import {
   grid2d,
   packParams,
   readBuffer,
+  webGpuBackendError,
 } from "../../webgpu/mod.ts";
 import type { Fa3Cache } from "./webgpu_cache.ts";
 import { checkEncode } from "./webgpu_attend_checks.ts";
@@ -201,8 +202,8 @@ export async function attendFa3(
 ): Promise<void> {
   const { config, device } = cache;
   const qRow = config.numQHeads * config.headDim;
-  checkLength("query", input.query.length, plan.numTokens * qRow);
-  checkLength("out", input.out.length, plan.numTokens * qRow);
+  checkLength(cache, "query", input.query.length, plan.numTokens * qRow);
+  checkLength(cache, "out", input.out.length, plan.numTokens * qRow);
   if (plan.numTokens === 0) return;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
   device.pushErrorScope("validation");
@@ -231,7 +232,11 @@ export async function attendFa3(
   });
   if (error) {
     result.catch(() => {}); // the read fails too; the scope's error says why
-    throw new Error(`WebGPU attention failed: ${error.message}`);
+    throw webGpuBackendError(
+      cache,
+      `WebGPU attention failed: ${error.message}`,
+      error,
+    );
   }
   input.out.set(new Float32Array(await result));
 }

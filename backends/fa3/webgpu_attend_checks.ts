@@ -6,7 +6,10 @@
  * @module
  */
 
-import type { DeviceAttendIo } from "../../webgpu/mod.ts";
+import {
+  type DeviceAttendIo,
+  webGpuShapeError,
+} from "../../webgpu/device_attention.ts";
 import type { Fa3Cache } from "./webgpu_cache.ts";
 import type { Fa3Plan } from "./webgpu_plan.ts";
 
@@ -22,12 +25,14 @@ export function checkEncode(
 ): number {
   const { config, device } = cache;
   if (plan.blockSize !== config.blockSize) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The plan was made for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}: plan the batch with blockSize ${config.blockSize}`,
     );
   }
   if (plan.maxBlockId >= cache.numBlocks) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The plan uses block ${plan.maxBlockId}, outside layer ${config.index}'s ${cache.numBlocks} blocks (0..${
         cache.numBlocks - 1
       })`,
@@ -42,17 +47,20 @@ export function checkEncode(
     ] as const
   ) {
     if ((buffer.usage & GPUBufferUsage.STORAGE) === 0) {
-      throw new TypeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name} was created without GPUBufferUsage.STORAGE: add it to the buffer's usage`,
       );
     }
     if (offset % align !== 0) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name}Offset is ${offset}, not a multiple of this device's minStorageBufferOffsetAlignment ${align}`,
       );
     }
     if (buffer.size < offset + bytes) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `io.${name} holds ${buffer.size} bytes but the batch needs ${bytes} from offset ${offset}: [numTokens ${plan.numTokens}, numQHeads ${config.numQHeads}, headDim ${config.headDim}] float32`,
       );
     }
@@ -65,14 +73,16 @@ export function checkEncode(
   const max = device.limits.maxStorageBufferBindingSize;
   for (const [what, n] of Object.entries(scratch)) {
     if (n > max) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `The batch's ${what} takes ${n} bytes but this WebGPU device binds at most ${max} bytes per buffer: split the batch`,
       );
     }
   }
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   if (plan.numTokens > maxDim) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The batch has ${plan.numTokens} query tokens but one WebGPU dispatch holds at most ${maxDim}: split the batch`,
     );
   }

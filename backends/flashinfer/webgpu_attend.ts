@@ -24,6 +24,8 @@ import {
   packParams,
   type ParamField,
   Submission,
+  webGpuBackendError,
+  webGpuShapeError,
 } from "../../webgpu/mod.ts";
 import type { FlashinferCache } from "./webgpu_cache.ts";
 import { checkLength } from "../../webgpu/hnd_cache_ops.ts";
@@ -34,12 +36,14 @@ import type { FlashinferPlan } from "./webgpu_plan.ts";
 function checkPlan(cache: FlashinferCache, plan: FlashinferPlan): void {
   const { config, device } = cache;
   if (plan.pageSize !== config.blockSize) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The plan was made for page size ${plan.pageSize} but layer ${config.index}'s cache uses block size ${config.blockSize}: plan the batch with blockSize ${config.blockSize}`,
     );
   }
   if (plan.maxPageId >= cache.numBlocks) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The plan uses block ${plan.maxPageId}, outside layer ${config.index}'s ${cache.numBlocks} blocks (0..${
         cache.numBlocks - 1
       })`,
@@ -53,7 +57,8 @@ function checkPlan(cache: FlashinferCache, plan: FlashinferPlan): void {
   };
   for (const [what, n] of Object.entries(grids)) {
     if (n > maxDim) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `The batch has ${n} ${what} but one WebGPU dispatch holds at most ${maxDim}: split the batch`,
       );
     }
@@ -79,7 +84,8 @@ function scratchBytes(
   const max = cache.device.limits.maxStorageBufferBindingSize;
   for (const [what, n] of Object.entries(sizes)) {
     if (n > max) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `The batch's ${what} take ${n} bytes but this WebGPU device binds at most ${max} bytes per buffer: split the batch`,
       );
     }
@@ -89,13 +95,15 @@ function scratchBytes(
 
 /** Throws when a device buffer, past its offset, is smaller than `bytes`. */
 function checkBuffer(
+  cache: FlashinferCache,
   what: string,
   buffer: GPUBuffer,
   offset: number,
   bytes: number,
 ): void {
   if (buffer.size - offset < bytes) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `io.${what} holds ${
         buffer.size - offset
       } bytes past offset ${offset} but the batch needs ${bytes}: pass a buffer of [numTokens, numQHeads, headDim] float32`,
@@ -118,8 +126,8 @@ export function encodePaged(
   const { config, device, scales: s } = cache;
   const outBytes = plan.numTokens * config.numQHeads * config.headDim * 4;
   const qAt = io.queryOffset ?? 0, outAt = io.outOffset ?? 0;
-  checkBuffer("query", io.query, qAt, outBytes);
-  checkBuffer("out", io.out, outAt, outBytes);
+  checkBuffer(cache, "query", io.query, qAt, outBytes);
+  checkBuffer(cache, "out", io.out, outAt, outBytes);
   if (plan.numTokens === 0) return { release() {} };
   const { numQHeads, numKvHeads } = config;
   const numChunks = plan.decodeChunks.length / 4;
@@ -216,8 +224,8 @@ export async function attendPaged(
   checkPlan(cache, plan);
   const { config, device } = cache;
   const qRow = config.numQHeads * config.headDim;
-  checkLength("query", input.query.length, plan.numTokens * qRow);
-  checkLength("out", input.out.length, plan.numTokens * qRow);
+  checkLength(cache, "query", input.query.length, plan.numTokens * qRow);
+  checkLength(cache, "out", input.out.length, plan.numTokens * qRow);
   if (plan.numTokens === 0) return;
   const passes = Math.ceil(plan.prefillEnd / prefillKeysPerPass);
   const bytes = scratchBytes(cache, plan, passes).out;
@@ -250,7 +258,11 @@ export async function attendPaged(
   });
   if (error) {
     result.catch(() => {}); // the read fails too; the scope's error says why
-    throw new Error(`WebGPU attention failed: ${error.message}`);
+    throw webGpuBackendError(
+      cache,
+      `WebGPU attention failed: ${error.message}`,
+      error,
+    );
   }
   input.out.set(new Float32Array(await result));
 }

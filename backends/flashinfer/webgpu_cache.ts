@@ -18,6 +18,7 @@
  */
 
 import { ForeignHandleError } from "../../core/backend_errors.ts";
+import { webGpuBackendError } from "../../webgpu/device_attention.ts";
 import type { LayerCache } from "../../core/backend.ts";
 import { dtypeInfo } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -36,6 +37,8 @@ export function flashinferBytesPerBlock(config: LayerConfig): number {
 
 /** One layer's paged K/V on the GPU, in the layout of the module doc. */
 export class FlashinferCache implements LayerCache {
+  /** Who the typed errors of this cache's checks name. */
+  readonly backend = { name: "flashinfer", target: "webgpu" } as const;
   readonly config: LayerConfig;
   readonly numBlocks: number;
   readonly scales: LayerKvScales;
@@ -126,7 +129,8 @@ export class FlashinferCache implements LayerCache {
     const pending = this.#pending.splice(0);
     const errors = (await Promise.all(pending)).filter((e) => e !== null);
     if (errors.length > 0) {
-      throw new Error(
+      throw webGpuBackendError(
+        this,
         `An earlier ${
           errors[0]
         } (layer ${this.config.index}'s cache; ${errors.length} failed submission(s) in all)`,

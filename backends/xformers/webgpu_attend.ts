@@ -14,7 +14,12 @@
 
 import type { AttendInput } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
-import type { DeviceAttendIo, DeviceWork } from "../../webgpu/mod.ts";
+import {
+  type DeviceAttendIo,
+  type DeviceWork,
+  webGpuBackendError,
+  webGpuShapeError,
+} from "../../webgpu/mod.ts";
 import { type BatchMeta, packBatchMeta } from "./webgpu_batch_meta.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
@@ -39,7 +44,8 @@ const DEFAULT_KEYS_PER_PASS: KeysPerPass = {
 function checkPlan(cache: WebGpuCache, plan: PlannedBatch): void {
   const { config } = cache;
   if (plan.blockSize !== config.blockSize) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
     );
   }
@@ -48,7 +54,8 @@ function checkPlan(cache: WebGpuCache, plan: PlannedBatch): void {
     for (let b = 0; b < needed; b++) {
       const block = plan.blockTables[s * plan.maxBlocksPerSeq + b];
       if (block >= cache.numBlocks) {
-        throw new RangeError(
+        throw webGpuShapeError(
+          cache,
           `blockTables[${s}][${b}] is ${block}, outside the cache's ${cache.numBlocks} blocks (0..${
             cache.numBlocks - 1
           })`,
@@ -60,22 +67,24 @@ function checkPlan(cache: WebGpuCache, plan: PlannedBatch): void {
 
 /** Throws when a buffer or a grid dimension would exceed the device. */
 function checkFits(
-  device: GPUDevice,
+  cache: WebGpuCache,
   bytes: Record<string, number>,
   rows: Record<string, number>,
 ): void {
-  const maxBinding = device.limits.maxStorageBufferBindingSize;
-  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const maxBinding = cache.device.limits.maxStorageBufferBindingSize;
+  const maxDim = cache.device.limits.maxComputeWorkgroupsPerDimension;
   for (const [what, n] of Object.entries(bytes)) {
     if (n > maxBinding) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `The batch's ${what} takes ${n} bytes but this WebGPU device binds at most ${maxBinding} bytes per buffer: split the batch`,
       );
     }
   }
   for (const [what, n] of Object.entries(rows)) {
     if (n > maxDim) {
-      throw new RangeError(
+      throw webGpuShapeError(
+        cache,
         `The batch has ${n} ${what} but one WebGPU dispatch holds at most ${maxDim}: split the batch`,
       );
     }
@@ -84,13 +93,15 @@ function checkFits(
 
 /** Throws when a device buffer, past its offset, is smaller than `bytes`. */
 function checkBuffer(
+  cache: WebGpuCache,
   what: string,
   buffer: GPUBuffer,
   offset: number,
   bytes: number,
 ): void {
   if (buffer.size - offset < bytes) {
-    throw new RangeError(
+    throw webGpuShapeError(
+      cache,
       `io.${what} holds ${
         buffer.size - offset
       } bytes past offset ${offset} but the batch needs ${bytes}: pass a buffer of [numTokens, numQHeads, headDim] float32`,
@@ -113,8 +124,8 @@ export function encodeAttention(
   const { config, device } = cache;
   const bytes = plan.numTokens * config.numQHeads * config.headDim * 4;
   const qAt = io.queryOffset ?? 0, outAt = io.outOffset ?? 0;
-  checkBuffer("query", io.query, qAt, bytes);
-  checkBuffer("out", io.out, outAt, bytes);
+  checkBuffer(cache, "query", io.query, qAt, bytes);
+  checkBuffer(cache, "out", io.out, outAt, bytes);
   if (plan.numTokens === 0) return { release() {} };
   const meta = packBatchMeta(plan);
   const decodePasses = Math.ceil(meta.decodeEnd / keysPerPass.decode);
@@ -123,7 +134,7 @@ export function encodeAttention(
   const stateBytes = Math.max(decodePasses, prefillPasses) > 1
     ? plan.numTokens * config.numQHeads * (1 + config.headDim / 4) * 16
     : 16;
-  checkFits(device, { query: bytes, "softmax state": stateBytes }, {
+  checkFits(cache, { query: bytes, "softmax state": stateBytes }, {
     "decode tokens": meta.numDecodes,
     "prefill tiles": meta.numTiles,
   });
@@ -168,11 +179,11 @@ export async function attendCache(
   checkPlan(cache, plan);
   const { config, device } = cache;
   const qRow = config.numQHeads * config.headDim;
-  checkLength("query", input.query.length, plan.numTokens * qRow);
-  checkLength("out", input.out.length, plan.numTokens * qRow);
+  checkLength(cache, "query", input.query.length, plan.numTokens * qRow);
+  checkLength(cache, "out", input.out.length, plan.numTokens * qRow);
   if (plan.numTokens === 0) return;
   const bytes = input.out.byteLength;
-  checkFits(device, { query: bytes }, {});
+  checkFits(cache, { query: bytes }, {});
 
   device.pushErrorScope("validation");
   const job = new Submission(device);
@@ -202,7 +213,11 @@ export async function attendCache(
   });
   if (error) {
     result.catch(() => {}); // the read fails too; the scope's error says why
-    throw new Error(`WebGPU attention failed: ${error.message}`);
+    throw webGpuBackendError(
+      cache,
+      `WebGPU attention failed: ${error.message}`,
+      error,
+    );
   }
   input.out.set(new Float32Array(await result));
 }

@@ -17,6 +17,7 @@
  */
 
 import { ForeignHandleError } from "../../core/backend_errors.ts";
+import { webGpuBackendError } from "../../webgpu/device_attention.ts";
 import type { LayerCache } from "../../core/backend.ts";
 import { dtypeInfo } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -35,6 +36,8 @@ export function webGpuBytesPerBlock(config: LayerConfig): number {
 
 /** One layer's K/V on the GPU, in the layout of the module doc. */
 export class WebGpuCache implements LayerCache {
+  /** Who the typed errors of this cache's checks name. */
+  readonly backend = { name: "xformers", target: "webgpu" } as const;
   readonly config: LayerConfig;
   readonly numBlocks: number;
   readonly scales: LayerKvScales;
@@ -136,7 +139,8 @@ export class WebGpuCache implements LayerCache {
     const pending = this.#pending.splice(0);
     const errors = (await Promise.all(pending)).filter((e) => e !== null);
     if (errors.length > 0) {
-      throw new Error(
+      throw webGpuBackendError(
+        this,
         `An earlier ${
           errors[0]
         } (layer ${this.config.index}'s cache; ${errors.length} failed submission(s) in all)`,

@@ -7,12 +7,14 @@
  */
 
 import type { WriteInput } from "../../core/backend.ts";
+import { checkCopyPairs, checkWriteInput } from "../../core/backend_checks.ts";
 import type { CodeArray } from "../../core/codec.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import {
   checkDeviceWriteIo,
   type DeviceWork,
   type DeviceWriteIo,
+  webGpuShapeError,
 } from "../../webgpu/device_attention.ts";
 import {
   fp32Bits,
@@ -33,23 +35,18 @@ export interface CodeReadout {
   readonly valueScales?: Float32Array;
 }
 
-/** Throws when a slot is outside the cache (callers skip -1 padding first). */
-export function checkSlot(
+/** Throws a BackendShapeError when a tensor's length is not the expected one. */
+export function checkLength(
   cache: WebGpuCache,
-  slot: number,
-  where: string,
+  name: string,
+  got: number,
+  want: number,
 ): void {
-  if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-    throw new RangeError(
-      `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
-    );
-  }
-}
-
-/** Throws when a tensor's length is not the expected one. */
-export function checkLength(name: string, got: number, want: number): void {
   if (got !== want) {
-    throw new RangeError(`${name} has ${got} elements, expected ${want}`);
+    throw webGpuShapeError(
+      cache,
+      `${name} has ${got} elements, expected ${want}`,
+    );
   }
 }
 
@@ -61,13 +58,8 @@ export function checkLength(name: string, got: number, want: number): void {
  * read-back (see the cache's track()).
  */
 export function writeCache(cache: WebGpuCache, input: WriteInput): void {
+  checkWriteInput(cache.backend, cache, input);
   const { keys, values, slotMapping } = input;
-  const row = cache.config.numKvHeads * cache.config.headDim;
-  checkLength("keys", keys.length, slotMapping.length * row);
-  checkLength("values", values.length, slotMapping.length * row);
-  slotMapping.forEach((slot, t) => {
-    if (slot !== -1) checkSlot(cache, slot, `slotMapping[${t}]`);
-  });
   if (slotMapping.length === 0) return;
   cache.device.pushErrorScope("validation");
   const job = new Submission(cache.device);
@@ -96,7 +88,7 @@ export function encodeCacheWrite(
 ): DeviceWork {
   const { numKvHeads, headDim, blockSize } = cache.config;
   const row = numKvHeads * headDim;
-  checkDeviceWriteIo(cache.device, io, row);
+  checkDeviceWriteIo(cache, io, row);
   const n = io.numTokens;
   if (n === 0) return { release() {} };
   const s = cache.scales;
@@ -151,22 +143,7 @@ export function encodeCacheWrite(
  * block goes through a one-block scratch buffer; copies run in order.
  */
 export function copyCacheBlocks(cache: WebGpuCache, pairs: Int32Array): void {
-  if (pairs.length % 2 !== 0) {
-    throw new RangeError(
-      `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-    );
-  }
-  for (let i = 0; i < pairs.length; i += 2) {
-    for (const b of [pairs[i], pairs[i + 1]]) {
-      if (!Number.isInteger(b) || b < 0 || b >= cache.numBlocks) {
-        throw new RangeError(
-          `Block ${b} in pairs[${i}..${i + 1}] is outside 0..${
-            cache.numBlocks - 1
-          }`,
-        );
-      }
-    }
-  }
+  checkCopyPairs(cache.backend, cache, pairs);
   if (pairs.length === 0) return;
   cache.device.pushErrorScope("validation");
   const job = new Submission(cache.device);

@@ -3,6 +3,7 @@
 // registry sees it (probe, then create).
 import assert from "node:assert/strict";
 import { planBatch } from "../../core/batch.ts";
+import { BackendError, BackendShapeError } from "../../core/backend_errors.ts";
 import { UnsupportedLayerError } from "../../core/capabilities.ts";
 import definition from "./mod.ts";
 import { createXformersWebGpuBackend } from "./webgpu_backend.ts";
@@ -16,6 +17,11 @@ import {
 
 const ignore = SKIP_REASON !== undefined;
 const scales = { kScale: 1, vScale: 1, kZeroPoint: 0, vZeroPoint: 0 };
+
+/** A BackendShapeError naming xformers on webgpu, layer 0, matching `re`. */
+const shapeError = (re: RegExp) => (e: Error) =>
+  e instanceof BackendShapeError && e.backend === "xformers" &&
+  e.target === "webgpu" && e.layer === 0 && re.test(e.message);
 
 Deno.test({
   name: named(
@@ -34,7 +40,9 @@ Deno.test({
           values: row,
           slotMapping: Int32Array.of(32),
         }),
-      /slotMapping\[0\] is 32, outside the cache's 32 slots \(2 blocks of 16\): use -1 for padding/,
+      shapeError(
+        /slotMapping\[0\] is 32, outside the cache's 32 slots \(2 blocks of 16\): use -1 for padding/,
+      ),
     );
     assert.throws(
       () =>
@@ -43,19 +51,19 @@ Deno.test({
           values: row,
           slotMapping: Int32Array.of(0, 1),
         }),
-      /keys has 128 elements, expected 256/,
+      shapeError(/keys has 128 elements, expected 256/),
     );
     assert.throws(
       () => b.copyBlocks(cache, Int32Array.of(0, 2)),
-      /Block 2 in pairs\[0\.\.1\] is outside 0\.\.1/,
+      shapeError(/Block 2 in pairs\[0\.\.1\] is outside 0\.\.1/),
     );
     assert.throws(
       () => b.copyBlocks(cache, Int32Array.of(0)),
-      /odd length 1/,
+      shapeError(/odd length 1/),
     );
     await assert.rejects(
       b.readCache(cache, Int32Array.of(-1)),
-      /slots\[0\] is -1, outside/,
+      shapeError(/slots\[0\] is -1, outside/),
     );
     const plan = (blockSize: number, block: number) =>
       planBatch({
@@ -68,11 +76,11 @@ Deno.test({
     const io = { query: new Float32Array(256), out: new Float32Array(256) };
     await assert.rejects(
       async () => await b.attend(cache, plan(8, 0), io),
-      /planned for block size 8 but layer 0's cache uses 16/,
+      shapeError(/planned for block size 8 but layer 0's cache uses 16/),
     );
     await assert.rejects(
       async () => await b.attend(cache, plan(16, 5), io),
-      /blockTables\[0\]\[0\] is 5, outside the cache's 2 blocks/,
+      shapeError(/blockTables\[0\]\[0\] is 5, outside the cache's 2 blocks/),
     );
     await assert.rejects(
       b.createCache(layerOf({ softCap: 30, headDim: 260 }), {
@@ -116,7 +124,11 @@ Deno.test({
     });
     await assert.rejects(
       b.readCodes(cache, Int32Array.of(0)),
-      /An earlier write\(\): .+ \(layer 0's cache; 1 failed submission\(s\) in all\)/,
+      (e: Error) =>
+        e instanceof BackendError && !(e instanceof BackendShapeError) &&
+        e.layer === 0 &&
+        /An earlier write\(\): .+ \(layer 0's cache; 1 failed submission\(s\) in all\)/
+          .test(e.message),
     );
     b.disposeCache(cache);
   },

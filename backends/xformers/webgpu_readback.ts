@@ -11,7 +11,9 @@ import type { CacheReadout } from "../../core/backend.ts";
 import { codecFor } from "../../core/codec.ts";
 import { dequantizeInt8PerTokenHead } from "../../core/int8.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
-import { checkSlot, type CodeReadout } from "./webgpu_cache_ops.ts";
+import type { CodeReadout } from "./webgpu_cache_ops.ts";
+import { checkReadSlots } from "../../core/backend_checks.ts";
+import { webGpuBackendError } from "../../webgpu/device_attention.ts";
 import { Submission } from "../../webgpu/submission.ts";
 
 /** Raw codes (and per_token_head scales) of `slots`. slots: shape [n], int32 */
@@ -19,7 +21,7 @@ export async function readCodes(
   cache: WebGpuCache,
   slots: Int32Array,
 ): Promise<CodeReadout> {
-  slots.forEach((slot, i) => checkSlot(cache, slot, `slots[${i}]`));
+  checkReadSlots(cache.backend, cache, slots);
   const { blockSize, numKvHeads, headDim, kvDtype } = cache.config;
   const blocks = [...new Set([...slots].map((s) => Math.floor(s / blockSize)))];
   const at = new Map(blocks.map((b, i) => [b, i]));
@@ -55,7 +57,11 @@ export async function readCodes(
   });
   if (error) {
     read.catch(() => {});
-    throw new Error(`WebGPU cache read-back failed: ${error.message}`);
+    throw webGpuBackendError(
+      cache,
+      `WebGPU cache read-back failed: ${error.message}`,
+      error,
+    );
   }
   const bytes = new Uint8Array(await read);
 

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import type { Target } from "../../core/backend.ts";
 import { type KvCacheDtype, parseKvCacheDtype } from "../../core/dtype.ts";
 import { parseBytes } from "../../server/serve_options.ts";
-import { UsageError } from "../../tools/cli_options.ts";
+import { parseBackendSettings, UsageError } from "../../tools/cli_options.ts";
 import { type KernelMode, type KernelShape, SHAPES } from "./shapes.ts";
 
 /** Parsed options. */
@@ -18,6 +18,11 @@ export interface KernelBenchOptions {
   readonly target: Target;
   /** Backend names or module paths; empty: every built-in. */
   readonly backends: readonly string[];
+  /**
+   * `--backend-setting NAME=VALUE` texts, for every measured backend that
+   * takes each (read by its schema when the backends are known).
+   */
+  readonly backendSettings: Readonly<Record<string, string>>;
   readonly dtypes: readonly KvCacheDtype[];
   readonly contexts: readonly number[];
   readonly batches: readonly number[];
@@ -42,6 +47,7 @@ export interface KernelBenchOptions {
 const FLAGS = {
   target: { type: "string", default: "native" },
   backend: { type: "string", default: "" },
+  "backend-setting": { type: "string", multiple: true },
   "kv-cache-dtype": { type: "string", default: "fp16,bf16,fp8_e4m3,int8" },
   context: { type: "string", default: "1024,4096,8192,16384,32768" },
   batch: { type: "string", default: "1,4,16,64" },
@@ -75,6 +81,8 @@ export const QUICK = {
 export const KERNELS_HELP =
   `  --target native|webgpu|reference  (default: native)
   --backend LIST                    comma list of names or ./module.ts (default: every built-in whose target is available)
+  --backend-setting NAME=VALUE      a backend setting, e.g. accumulationPromotion=false (repeatable); it goes to
+                                    each measured backend that declares it, and the report's command keeps it
   --kv-cache-dtype LIST             (default: fp16,bf16,fp8_e4m3,int8; int8 uses per-token-head scales)
   --context LIST                    tokens in the cache per sequence (default: 1024,4096,8192,16384,32768)
   --batch LIST                      sequences per call (default: 1,4,16,64)
@@ -184,6 +192,7 @@ export function parseKernelArgs(args: string[]): KernelBenchOptions {
     help: values.help,
     target: oneOf("target", v("target"), ["native", "webgpu", "reference"]),
     backends: v("backend") === "" ? [] : list("backend", v("backend")),
+    backendSettings: parseBackendSettings(values["backend-setting"]),
     dtypes: [...new Set(dtypes)],
     contexts,
     batches: list("batch", v("batch")).map((b) => int("batch", b, 1)),

@@ -13,6 +13,7 @@ import type {
   BackendTarget,
 } from "../../core/backend.ts";
 import { unsupportedReasons } from "../../core/capabilities.ts";
+import { settingsForUses } from "../../core/settings_plan.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import { builtinRegistry } from "../../backends/builtin.ts";
 import { isDeviceResident } from "../../webgpu/mod.ts";
@@ -81,6 +82,7 @@ export async function runGrid(
     result.skips.push({ what, reason });
     log(`  skip ${what}: ${reason}`);
   };
+  const settings = kernelSettings(definitions, o);
   for (const def of definitions) {
     const entry = def.targets.find((t) => t.target === o.target);
     if (!entry) {
@@ -92,7 +94,9 @@ export async function runGrid(
       skip(`${def.name}/${o.target}`, probe.reason);
       continue;
     }
-    const backend = await entry.create();
+    const backend = await entry.create({
+      settings: settings[`${def.name}/${o.target}`],
+    });
     try {
       for (const shape of o.shapes) {
         for (const dtype of o.dtypes) {
@@ -114,6 +118,37 @@ export async function runGrid(
     }
   }
   return result;
+}
+
+/**
+ * Each measured backend's settings ("name/target" keys), from
+ * `--backend-setting` with the schema defaults; checked before anything
+ * runs, so a setting no measured backend takes (or a bad value) is an error
+ * naming who declares it, not a silently unchanged measurement.
+ *
+ * @example Usage
+ * ```ts
+ * import { kernelSettings } from "./run.ts";
+ * import { parseKernelArgs } from "./options.ts";
+ * import fa3 from "../../backends/fa3/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const o = parseKernelArgs(["--backend-setting", "accumulationPromotion=false"]);
+ * assert.equal(kernelSettings([fa3], o)["fa3/native"].accumulationPromotion, false);
+ * assert.throws(
+ *   () => kernelSettings([fa3], { ...o, backendSettings: { maxChunkKeys: "32" } }),
+ *   /No backend in use takes the setting "maxChunkKeys"/,
+ * );
+ * ```
+ */
+export function kernelSettings(
+  definitions: readonly BackendDefinition[],
+  o: Pick<KernelBenchOptions, "target" | "backendSettings">,
+): Record<string, Readonly<Record<string, unknown>>> {
+  const uses = definitions
+    .filter((d) => d.targets.some((t) => t.target === o.target))
+    .map((definition) => ({ definition, target: o.target }));
+  return settingsForUses(uses, o.backendSettings, definitions);
 }
 
 async function runLayer(

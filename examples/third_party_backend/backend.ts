@@ -13,8 +13,14 @@ import {
   type AttendInput,
   type AttentionBackend,
   type BackendCapabilities,
+  BackendDisposedError,
   type CacheReadout,
+  checkAttendInput,
+  checkCopyPairs,
+  checkReadSlots,
+  checkWriteInput,
   type CreateCacheOptions,
+  ForeignHandleError,
   type LayerConfig,
   type PlannedBatch,
   type WriteInput,
@@ -62,39 +68,17 @@ export interface TiledBackend extends AttentionBackend<TiledCache, TiledPlan> {
 
 /** Creates a tiled_ts instance (what the definition's create() returns). */
 export function createTiledBackend(): TiledBackend {
+  // Who the typed errors name; the shared checks take it too.
+  const self = { name: NAME, target: "reference" } as const;
   let disposed = false;
   const live = (cache?: TiledCache) => {
     if (disposed) {
-      throw new Error(
-        `Backend ${NAME} was disposed: create a new instance to keep using it`,
-      );
+      throw new BackendDisposedError({ backend: NAME, target: "reference" });
     }
     if (cache?.released) {
-      throw new Error(
+      throw new ForeignHandleError(
         `Layer ${cache.config.index}'s cache was released by disposeCache(): create a new cache`,
-      );
-    }
-  };
-  const checkLength = (name: string, got: number, want: number) => {
-    if (got !== want) {
-      throw new RangeError(
-        `${name} has ${got} elements, expected ${want}: pass shape [numTokens, heads, headDim]`,
-      );
-    }
-  };
-  const checkSlot = (cache: TiledCache, slot: number, where: string) => {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= cache.numSlots) {
-      throw new RangeError(
-        `${where} is ${slot}, outside the cache's ${cache.numSlots} slots (${cache.numBlocks} blocks of ${cache.config.blockSize}): use -1 for padding`,
-      );
-    }
-  };
-  const checkBlock = (cache: TiledCache, block: number, where: string) => {
-    if (!Number.isInteger(block) || block < 0 || block >= cache.numBlocks) {
-      throw new RangeError(
-        `${where} is block ${block}, outside 0..${
-          cache.numBlocks - 1
-        }: use block ids from the cache manager`,
+        { backend: NAME, target: "reference", layer: cache.config.index },
       );
     }
   };
@@ -118,13 +102,12 @@ export function createTiledBackend(): TiledBackend {
     },
     write(cache: TiledCache, { keys, values, slotMapping }: WriteInput) {
       live(cache);
+      // Lengths and every slot, before anything is written.
+      checkWriteInput(self, cache, { keys, values, slotMapping });
       const row = cache.config.numKvHeads * cache.config.headDim;
-      checkLength("keys", keys.length, slotMapping.length * row);
-      checkLength("values", values.length, slotMapping.length * row);
       for (let t = 0; t < slotMapping.length; t++) {
         const slot = slotMapping[t];
         if (slot === -1) continue; // padding: skipped, never written
-        checkSlot(cache, slot, `slotMapping[${t}]`);
         const at = t * row;
         cache.writeSlot(
           slot,
@@ -147,35 +130,22 @@ export function createTiledBackend(): TiledBackend {
       assertBatchSupported(NAME, TILED_CAPABILITIES, plan);
       const { config } = cache;
       if (plan.seqBlocks === undefined) {
-        throw new TypeError(
+        throw new ForeignHandleError(
           `Backend ${NAME} needs the plan from its own plan(): call backend.plan(planBatch(...)) once per batch and pass that to every layer`,
+          { backend: NAME, target: "reference", layer: config.index },
         );
       }
-      if (plan.blockSize !== config.blockSize) {
-        throw new RangeError(
-          `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}: plan with the cache's block size`,
-        );
-      }
-      const qRow = config.numQHeads * config.headDim;
-      checkLength("query", input.query.length, plan.numTokens * qRow);
-      checkLength("out", input.out.length, plan.numTokens * qRow);
-      plan.seqBlocks.forEach((blocks, s) =>
-        blocks.forEach((b, i) =>
-          checkBlock(cache, b, `blockTables[${s}][${i}]`)
-        )
-      );
+      // Block size, query and out lengths, every block read inside the cache.
+      checkAttendInput(self, cache, {
+        plan,
+        queryLength: input.query.length,
+        outLength: input.out.length,
+      });
       attendTiled(cache, plan, input);
     },
     copyBlocks(cache: TiledCache, pairs: Int32Array) {
       live(cache);
-      if (pairs.length % 2 !== 0) {
-        throw new RangeError(
-          `pairs must hold [src, dst] pairs, got an odd length ${pairs.length}`,
-        );
-      }
-      for (let i = 0; i < pairs.length; i++) {
-        checkBlock(cache, pairs[i], `pairs[${i}]`);
-      }
+      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
@@ -186,8 +156,8 @@ export function createTiledBackend(): TiledBackend {
       const row = numKvHeads * headDim;
       const keys = new Float32Array(slots.length * row);
       const values = new Float32Array(slots.length * row);
+      checkReadSlots(self, cache, slots);
       slots.forEach((slot, i) => {
-        checkSlot(cache, slot, `slots[${i}]`);
         const block = Math.floor(slot / blockSize), offset = slot % blockSize;
         for (let h = 0; h < numKvHeads; h++) {
           const at = i * row + h * headDim;

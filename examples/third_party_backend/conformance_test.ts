@@ -3,7 +3,10 @@
 // its layout, its plan, its released caches, its softmax state.
 import assert from "node:assert/strict";
 import {
+  BackendDisposedError,
+  BackendShapeError,
   DEFAULT_SCALES,
+  ForeignHandleError,
   type LayerConfig,
   planBatch,
   registerConformanceTests,
@@ -56,7 +59,11 @@ Deno.test("tiled_ts refuses a plan that did not come from its own plan()", () =>
   const io = { query: new Float32Array(32), out: new Float32Array(32) };
   assert.throws(
     () => backend.attend(cache, batch as never, io),
-    /needs the plan from its own plan\(\): call backend\.plan/,
+    (e) =>
+      e instanceof ForeignHandleError && e.backend === "tiled_ts" &&
+      /needs the plan from its own plan\(\): call backend\.plan/.test(
+        e.message,
+      ),
   );
   backend.attend(cache, backend.plan!(batch), io);
 });
@@ -92,12 +99,69 @@ Deno.test("tiled_ts refuses a cache released by disposeCache() and every call af
   backend.disposeCache!(cache);
   assert.throws(
     () => backend.readCache!(cache, Int32Array.of(0)),
-    /released by disposeCache\(\)/,
+    (e) =>
+      e instanceof ForeignHandleError &&
+      /released by disposeCache\(\)/.test(e.message),
   );
   backend.dispose();
   assert.throws(
     () => backend.createCache(layer, { numBlocks: 1, scales: DEFAULT_SCALES }),
-    /Backend tiled_ts was disposed: create a new instance/,
+    (e) =>
+      e instanceof BackendDisposedError &&
+      /Backend tiled_ts was disposed: create a new instance/.test(e.message),
+  );
+});
+
+Deno.test("tiled_ts refuses bad shapes with BackendShapeError naming the backend, target and layer", () => {
+  const backend = createTiledBackend();
+  const cache = backend.createCache({ ...layer, index: 3 }, {
+    numBlocks: 1,
+    scales: DEFAULT_SCALES,
+  });
+  const shapeError = (message: RegExp) => (e: unknown) =>
+    e instanceof BackendShapeError && e.backend === "tiled_ts" &&
+    e.target === "reference" && e.layer === 3 && message.test(e.message);
+  const row = new Float32Array(16);
+  assert.throws(
+    () =>
+      backend.write(cache, {
+        keys: row,
+        values: row,
+        slotMapping: Int32Array.of(8),
+      }),
+    shapeError(/slotMapping\[0\] is 8, outside the cache's 8 slots/),
+  );
+  assert.throws(
+    () =>
+      backend.write(cache, {
+        keys: new Float32Array(8),
+        values: row,
+        slotMapping: Int32Array.of(0),
+      }),
+    shapeError(/keys has 8 elements, expected 16/),
+  );
+  assert.throws(
+    () => backend.copyBlocks(cache, Int32Array.of(0, 1)),
+    shapeError(/Block 1 in pairs\[0\.\.1\] is outside 0\.\.0/),
+  );
+  assert.throws(
+    () => backend.readCache!(cache, Int32Array.of(-1)),
+    shapeError(/slots\[0\] is -1/),
+  );
+  const plan = backend.plan!(planBatch({
+    queryStartLoc: Int32Array.of(0, 1),
+    seqLens: Int32Array.of(1),
+    blockTables: Int32Array.of(0),
+    maxBlocksPerSeq: 1,
+    blockSize: 8,
+  }));
+  assert.throws(
+    () =>
+      backend.attend(cache, plan, {
+        query: new Float32Array(31),
+        out: new Float32Array(32),
+      }),
+    shapeError(/query has 31 elements, expected 32/),
   );
 });
 
