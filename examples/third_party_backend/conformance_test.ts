@@ -2,12 +2,8 @@
 // as any third party would, plus checks of what only this backend knows:
 // its layout, its plan, its released caches, its softmax state.
 import assert from "node:assert/strict";
-import {
-  DEFAULT_SCALES,
-  type LayerConfig,
-  planBatch,
-  registerConformanceTests,
-} from "../../mod.ts";
+import { DEFAULT_SCALES, type LayerConfig, planBatch } from "../../mod.ts";
+import { registerConformanceTests } from "../../conformance/mod.ts";
 import tiledTs, { createTiledBackend, OnlineSoftmax } from "./mod.ts";
 
 // One Deno test per case, named by its address; skipped cases show as
