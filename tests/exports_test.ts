@@ -43,6 +43,7 @@ const KEY_SYMBOLS: Record<string, readonly string[]> = {
     "FLASHINFER_SETTINGS",
   ],
   "./backends/fa3": ["default", "FA3_CAPABILITIES", "FA3_SETTINGS"],
+  "./server": ["createApp", "startServer"],
 };
 
 /** The entry's `@module` JSDoc block (the first block that has the tag). */
