@@ -2,13 +2,32 @@
  * kvplug: a framework in which LLM attention backends are plugins, built for
  * 8-bit (FP8 E4M3, FP8 E5M2, INT8) paged KV caches.
  *
- * Import the core (formats, cache manager, contract, selector, oracle), the
- * reference backend to copy from, the built-in registry, and the engine
- * (continuous batching over the paged cache, with `generate()`).
+ * The package root is the core contract, everything a backend author needs
+ * and nothing that runs a model: the number formats and their codecs,
+ * quantization scales, the paged KV cache manager, layer configurations and
+ * capabilities, the backend contract ({@linkcode defineBackend},
+ * {@linkcode BACKEND_API_VERSION}) and its typed errors, backend settings,
+ * batch planning ({@linkcode planBatch}), the registry, the selector
+ * ({@linkcode selectBackends}) and the fp64 reference attention that is the
+ * oracle for all of it.
+ *
+ * The rest is in subpath exports (deno.json `exports`):
+ *
+ * - `@kvplug/attention`: this core contract (mod.ts);
+ * - `@kvplug/attention/engine`: continuous batching and `generate()`
+ *   (`loadEngine`, `Engine`, the scheduler and the forward pass);
+ * - `@kvplug/attention/conformance`: the suite
+ *   (`registerConformanceTests`, `runConformance`);
+ * - `@kvplug/attention/backends`: `builtinRegistry()`, every built-in
+ *   backend loaded lazily by name;
+ * - `@kvplug/attention/backends/reference`, `.../xformers`,
+ *   `.../flashinfer`, `.../fa3`: one backend each (its definition is the
+ *   default export); the reference backend is the one to copy from.
  *
  * @example Selecting backends for a model
  * ```ts
- * import { builtinRegistry, loadModelConfig, probeBackends, selectBackends } from "./mod.ts";
+ * import { loadModelConfig, probeBackends, selectBackends } from "./mod.ts";
+ * import { builtinRegistry } from "./backends/builtin.ts";
  * import assert from "node:assert/strict";
  *
  * const model = await loadModelConfig(new URL("./configs/gemma-2-9b.json", import.meta.url).pathname);
@@ -21,102 +40,28 @@
  * assert.equal(plan.decisions[1].layer.kvDtype, "fp8_e4m3");
  * ```
  *
- * @example Generating text with an fp8 KV cache
+ * @example Defining a backend
  * ```ts
- * import { loadEngine, referenceBackend } from "./mod.ts";
+ * import { BACKEND_API_VERSION, defineBackend } from "./mod.ts";
+ * import { createReferenceBackend, REFERENCE_CAPABILITIES } from "./backends/reference/mod.ts";
  * import assert from "node:assert/strict";
  *
- * // Engines are created with an awaited factory, not `new Engine()`:
- * // backends allocate their caches asynchronously (see Engine's JSDoc).
- * const engine = await loadEngine(new URL("./models/demo-gemma2", import.meta.url).pathname, {
- *   backends: [referenceBackend],
- *   select: { kvCacheDtype: "fp8_e4m3" },
- *   calculateKvScales: true, // scales from the first prefill, then fixed
+ * const mine = defineBackend({
+ *   apiVersion: BACKEND_API_VERSION,
+ *   name: "mine",
+ *   version: "0.1.0",
+ *   description: "the reference kernels under another name",
+ *   targets: [{
+ *     target: "reference",
+ *     capabilities: REFERENCE_CAPABILITIES,
+ *     probe: () => ({ available: true }),
+ *     create: () => createReferenceBackend(),
+ *   }],
  * });
- * const text = await engine.generate("A time to", { temperature: 0, maxTokens: 4 });
- * assert.equal(typeof text, "string");
- * assert.equal(engine.cache.numFreeBlocks, engine.cache.numBlocks); // blocks returned
- * await engine.shutdown();
+ * assert.equal(mine.name, "mine");
  * ```
  *
  * @module
  */
 
 export * from "./core/mod.ts";
-export {
-  createReferenceBackend,
-  REFERENCE_CAPABILITIES,
-  type ReferenceBackend,
-  ReferenceCache,
-} from "./backends/reference/mod.ts";
-export { default as referenceBackend } from "./backends/reference/mod.ts";
-export { builtinRegistry } from "./backends/builtin.ts";
-export * from "./conformance/mod.ts";
-export {
-  Engine,
-  type EngineModel,
-  type EngineOptions,
-  type EngineTokenizer,
-} from "./engine/engine.ts";
-export { loadEngine, type LoadEngineOptions } from "./engine/engine_load.ts";
-export type { ModelOpsTarget } from "./engine/model_loader.ts";
-export {
-  DEFAULT_SAMPLING,
-  type SamplingParams,
-  samplingParams,
-  SamplingParamsError,
-} from "./engine/sampling_params.ts";
-export {
-  parseSchedulingPolicy,
-  RequestTooLargeError,
-  type ScheduledSequence,
-  Scheduler,
-  type SchedulerConfig,
-  type SchedulerOutput,
-  SCHEDULING_POLICIES,
-  type SchedulingPolicy,
-} from "./engine/scheduler.ts";
-export { EngineMetrics } from "./engine/metrics.ts";
-export {
-  type FinishReason,
-  Sequence,
-  type SequenceStatus,
-} from "./engine/sequence.ts";
-export type { ForwardBatch, LayerAttention } from "./engine/forward_batch.ts";
-export type {
-  OutputDelta,
-  RequestResult,
-  RequestStream,
-} from "./engine/request_stream.ts";
-export {
-  Transformer,
-  type TransformerOptions,
-  type TransformerParts,
-} from "./engine/transformer.ts";
-// Types that public fields of RequestStream and Transformer name, exported
-// so that the documented API is complete (deno doc --lint's private-type-ref).
-export type { Sampler } from "./engine/sampler.ts";
-export type { StopChecker } from "./engine/stop_checker.ts";
-export type {
-  Activation,
-  ModelParams,
-  RopeParams,
-  RopeScaling,
-} from "./engine/model_params.ts";
-export type { LayerWeights, ModelWeights } from "./engine/weights.ts";
-export type { ChatMessage, ModelTokenizer } from "./engine/tokenizer.ts";
-export {
-  type ModelOps,
-  OPS_TARGETS,
-  type OpsTarget,
-  type PackedMatmulOptions,
-  type PackedMatrix,
-} from "./engine/model_ops.ts";
-export type { Matrix } from "./engine/matmul.ts";
-export type { RmsNormOptions } from "./engine/ops.ts";
-export type { RopeTable } from "./engine/rope.ts";
-export {
-  SAFETENSORS_DTYPES,
-  type SafetensorsDtype,
-  type Tensor,
-} from "./engine/safetensors.ts";

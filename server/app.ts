@@ -22,12 +22,15 @@ import { field, readJsonObject } from "./request_body.ts";
 
 /** A chat message as OpenAI sends it (text content only). */
 export interface ChatMessage {
+  /** Who speaks: the chat template renders each role its own way. */
   readonly role: "system" | "user" | "assistant";
+  /** The message text (images and tool calls are not supported). */
   readonly content: string;
 }
 
 /** What the server needs of a tokenizer. */
 export interface ServerTokenizer extends EngineTokenizer {
+  /** The token ids of a completion prompt, as the model's vocabulary numbers them. */
   encode(text: string): number[];
   /** The prompt tokens for a conversation (the model's chat template). */
   encodeChat(messages: readonly ChatMessage[]): number[];
@@ -35,7 +38,9 @@ export interface ServerTokenizer extends EngineTokenizer {
 
 /** Options for {@linkcode createApp}. */
 export interface AppOptions {
+  /** The engine every request runs on; the app never shuts it down. */
   readonly engine: Engine;
+  /** Turns prompts and chat messages into token ids, and ids back into text. */
   readonly tokenizer: ServerTokenizer;
   /** The name clients pass as `model`. */
   readonly modelName: string;

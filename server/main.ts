@@ -22,7 +22,9 @@ import type { ServeOptions } from "./serve_options.ts";
 
 /** A running server. */
 export interface RunningServer {
+  /** The base URL it listens on, e.g. `http://127.0.0.1:8000` (the API is under `/v1`). */
   readonly url: string;
+  /** The engine behind it (for metrics, or a test's direct requests). */
   readonly engine: Engine;
   /** Graceful stop: no new connections, in-flight requests get `timeout` seconds. */
   stop(): Promise<void>;

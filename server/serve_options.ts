@@ -16,11 +16,17 @@ import {
 
 /** Engine and socket options parsed from flags. */
 export interface ServeOptions {
+  /** The interface to listen on (`--host`). @default "127.0.0.1" */
   readonly host: string;
+  /** The TCP port (`--port`); 0 picks a free one. @default 8000 */
   readonly port: number;
+  /** Bytes of KV cache for all layers together; the block pool is sized from it. */
   readonly kvCacheMemory: number;
+  /** Most sequences in one engine step. @default 64 */
   readonly maxNumSeqs: number;
+  /** Most tokens (prompt and generated) in one engine step. @default 2048 */
   readonly maxNumBatchedTokens: number;
+  /** Longest prompt plus output in tokens; absent: the model's max_position_embeddings. */
   readonly maxModelLen?: number;
   /** How requests are admitted (engine/scheduler.ts). */
   readonly schedulingPolicy: SchedulingPolicy;
@@ -28,6 +34,7 @@ export interface ServeOptions {
   readonly kvQuantParamsPath?: string;
   /** Measure per-layer K/V scales on the first prefill. */
   readonly calculateKvScales: boolean;
+  /** The name clients pass as `model`; absent: the model directory's name. */
   readonly servedModelName?: string;
   /** Seconds in-flight requests get to finish after SIGINT/SIGTERM. */
   readonly shutdownTimeout: number;

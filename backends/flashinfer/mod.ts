@@ -45,26 +45,16 @@ import {
 } from "./native_target.ts";
 import { FLASHINFER_WEBGPU_TARGET } from "./webgpu_target.ts";
 
+// The entry exports data a user can inspect (capabilities, targets,
+// settings) and the definition; instances come from `target.create()`, so
+// the concrete instance, cache and plan types stay internal (they change
+// with the contract).
 export {
   FLASHINFER_CAPABILITIES,
   FLASHINFER_NATIVE_TARGET,
   FLASHINFER_SETTINGS,
   FLASHINFER_WEBGPU_TARGET,
 };
-export {
-  createFlashinferWebGpuBackend,
-  FLASHINFER_WEBGPU_VERSION,
-  type FlashinferWebGpuBackend,
-  type FlashinferWebGpuOptions,
-} from "./webgpu_backend.ts";
-export type { FlashinferPlan } from "./webgpu_plan.ts";
-export {
-  createFlashinferNativeBackend,
-  FLASHINFER_NATIVE_VERSION,
-  type FlashinferNativeBackend,
-  type FlashinferNativeOptions,
-} from "./native_backend.ts";
-export type { FlashinferNativePlan } from "./native_plan.ts";
 
 /** The flashinfer backend's definition. */
 const definition: BackendDefinition = defineBackend({

@@ -38,20 +38,6 @@ function probeNative(): Availability {
   };
 }
 
-/**
- * The native target of the flashinfer backend.
- *
- * @example Usage
- * ```ts
- * import { FLASHINFER_NATIVE_TARGET } from "./native_target.ts";
- * import assert from "node:assert/strict";
- *
- * const probe = await FLASHINFER_NATIVE_TARGET.probe();
- * assert.equal(FLASHINFER_NATIVE_TARGET.target, "native");
- * if (probe.available) assert.match(probe.detail ?? "", /^kernel path /);
- * else assert.match(probe.reason, /^native addon /);
- * ```
- */
 /** The most keys a split-KV chunk may hold: the default, "no limit". */
 export const MAX_CHUNK_KEYS = 2 ** 31 - 1;
 
@@ -70,6 +56,20 @@ export const FLASHINFER_SETTINGS: readonly BackendSetting[] = [
   },
 ];
 
+/**
+ * The native target of the flashinfer backend.
+ *
+ * @example Usage
+ * ```ts
+ * import { FLASHINFER_NATIVE_TARGET } from "./native_target.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = await FLASHINFER_NATIVE_TARGET.probe();
+ * assert.equal(FLASHINFER_NATIVE_TARGET.target, "native");
+ * if (probe.available) assert.match(probe.detail ?? "", /^kernel path /);
+ * else assert.match(probe.reason, /^native addon /);
+ * ```
+ */
 export const FLASHINFER_NATIVE_TARGET: BackendTarget = {
   target: "native",
   capabilities: FLASHINFER_CAPABILITIES,

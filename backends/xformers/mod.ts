@@ -38,21 +38,14 @@ import { XFORMERS_NATIVE_VERSION } from "./native_backend.ts";
 import { XFORMERS_NATIVE_TARGET } from "./native_target.ts";
 import { XFORMERS_WEBGPU_TARGET } from "./webgpu_target.ts";
 
-export { XFORMERS_CAPABILITIES, XFORMERS_NATIVE_TARGET };
+// The entry exports data a user can inspect (capabilities, targets) and the
+// definition; instances come from `target.create()`, so the concrete
+// instance and cache classes stay internal (they change with the contract).
 export {
-  createXformersNativeBackend,
-  XFORMERS_NATIVE_VERSION,
-} from "./native_backend.ts";
-export type {
-  XformersNativeBackend,
-  XformersNativeOptions,
-} from "./native_backend.ts";
-export {
-  perTokenHead,
-  xformersBytesPerBlock,
-  type XformersCacheOptions,
-  XformersNativeCache,
-} from "./native_cache.ts";
+  XFORMERS_CAPABILITIES,
+  XFORMERS_NATIVE_TARGET,
+  XFORMERS_WEBGPU_TARGET,
+};
 
 /** The xformers backend's definition. */
 const definition: BackendDefinition = defineBackend({

@@ -9,8 +9,8 @@ import {
   ForeignHandleError,
   type LayerConfig,
   planBatch,
-  registerConformanceTests,
 } from "../../mod.ts";
+import { registerConformanceTests } from "../../conformance/mod.ts";
 import tiledTs, { createTiledBackend, OnlineSoftmax } from "./mod.ts";
 
 // One Deno test per case, named by its address; skipped cases show as

@@ -26,9 +26,9 @@ import {
   type LayerKvScales,
   type PlannedBatch,
   quantizeInt8PerTokenHead,
-  REFERENCE_CAPABILITIES,
   type WriteInput,
 } from "../../mod.ts";
+import { REFERENCE_CAPABILITIES } from "../../backends/reference/mod.ts";
 
 /** The planted bugs. */
 export type Fault =
