@@ -22,7 +22,7 @@ import {
   createFa3NativeBackend,
   type Fa3NativeOptions,
 } from "./native_backend.ts";
-import { FA3_NATIVE_CAPABILITIES } from "./native_target.ts";
+import { FA3_CAPABILITIES } from "./capabilities.ts";
 
 const hasCargo = await hasCommand("cargo");
 if (hasCargo) await ensureNativeBuilt({ quiet: true });
@@ -67,7 +67,7 @@ async function run(
 ) {
   const backend = createFa3NativeBackend(
     loadNativeAddon(),
-    FA3_NATIVE_CAPABILITIES,
+    FA3_CAPABILITIES,
     options,
   );
   const r = await runScenario(backend, config, seqs, mulberry32(seed), {
@@ -198,14 +198,14 @@ nativeTest("fa3 native: bad settings are refused with the fix", async () => {
   const addon = loadNativeAddon();
   assert.throws(
     () =>
-      createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
+      createFa3NativeBackend(addon, FA3_CAPABILITIES, {
         promoteEveryBlocks: 9,
       }),
     /Backend fa3 on native: setting promoteEveryBlocks must be an integer from 1 to 4, got 9/,
   );
   assert.throws(
     () =>
-      createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
+      createFa3NativeBackend(addon, FA3_CAPABILITIES, {
         accumulationPromotion: "no" as never,
       }),
     /Backend fa3 on native: setting accumulationPromotion must be true or false, got "no"/,
