@@ -7,15 +7,11 @@ import assert from "node:assert/strict";
 import type { LayerConfig } from "../../core/layer.ts";
 import { mulberry32 } from "../../core/prng.ts";
 import {
-  CARGO_MISSING,
-  ensureNativeBuilt,
-  hasCommand,
-} from "../../native/build.ts";
-import {
   KERNEL_PATHS,
   loadNativeAddon,
   probeNativeAddon,
 } from "../../native/mod.ts";
+import { nativeTestGate } from "../../native/test_support.ts";
 import { runScenario, type SeqShape } from "../../conformance/scenario.ts";
 import { LOW_PRECISION_KERNEL } from "../../conformance/tolerances.ts";
 import {
@@ -24,23 +20,11 @@ import {
 } from "./native_backend.ts";
 import { FA3_CAPABILITIES } from "./capabilities.ts";
 
-const hasCargo = await hasCommand("cargo");
-if (hasCargo) await ensureNativeBuilt({ quiet: true });
+const gate = await nativeTestGate("fa3", "fa3Attend");
+const SKIP = gate.skipReason;
+const nativeTest = gate.test;
 const probe = probeNativeAddon();
-const SKIP = !probe.available
-  ? (hasCargo ? probe.reason : CARGO_MISSING)
-  : !("fa3Attend" in probe.addon)
-  ? "the addon has no fa3 kernels"
-  : undefined;
 const best = probe.available ? probe.addon.kernelSelection().best : "scalar";
-
-function nativeTest(name: string, fn: () => Promise<void>, skip = SKIP) {
-  Deno.test({
-    name: skip ? `${name} (ignored: ${skip})` : name,
-    ignore: skip !== undefined,
-    fn,
-  });
-}
 
 function layer(over: Partial<LayerConfig>): LayerConfig {
   return {
