@@ -13,18 +13,8 @@ import {
 } from "./target.ts";
 import type { NativeAddon } from "./types.ts";
 
-const CAPABILITIES: BackendCapabilities = {
-  kvDtypes: ["fp32"],
-  int8Schemes: [],
-  headDims: [64],
-  blockSizes: [16],
-  layerKinds: ["full"],
-  softCap: false,
-  lowPrecisionCompute: false,
-  prefill: true,
-  decode: true,
-  mixedBatches: true,
-};
+// Only passed through: the factories must hand this very object on.
+const CAPABILITIES = {} as BackendCapabilities;
 
 const fakeAddon = {
   poolThreads: () => 3,

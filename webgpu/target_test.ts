@@ -12,18 +12,8 @@ import {
   webGpuTarget,
 } from "./target.ts";
 
-const CAPABILITIES: BackendCapabilities = {
-  kvDtypes: ["fp32"],
-  int8Schemes: [],
-  headDims: [64],
-  blockSizes: [16],
-  layerKinds: ["full"],
-  softCap: false,
-  lowPrecisionCompute: false,
-  prefill: true,
-  decode: true,
-  mixedBatches: true,
-};
+// Only passed through: the factories must hand this very object on.
+const CAPABILITIES = {} as BackendCapabilities;
 
 function adapter(
   features: readonly GPUFeatureName[],

@@ -14,13 +14,7 @@ import {
   type XformersWebGpuOptions,
 } from "./webgpu_backend.ts";
 
-export {
-  layerOf,
-  named,
-  randomArray,
-  scalesFor,
-  SKIP_REASON,
-} from "../../webgpu/test_support.ts";
+export * from "../../webgpu/test_support.ts";
 
 /** A batch, and the options of a backend of its own if not the shared one. */
 export type ScenarioSpec = SharedScenarioSpec<XformersWebGpuOptions>;
