@@ -8,9 +8,11 @@ import assert from "node:assert/strict";
 import type { AttentionBackend, BackendTarget } from "../core/backend.ts";
 import type { KvCacheDtype } from "../core/dtype.ts";
 import { createReferenceBackend } from "../backends/reference/mod.ts";
-import { XFORMERS_NATIVE_TARGET } from "../backends/xformers/native_target.ts";
-import { FLASHINFER_WEBGPU_TARGET } from "../backends/flashinfer/webgpu_target.ts";
-import { FLASHINFER_NATIVE_TARGET } from "../backends/flashinfer/native_target.ts";
+import { XFORMERS_NATIVE_TARGET } from "../backends/xformers/mod.ts";
+import {
+  FLASHINFER_NATIVE_TARGET,
+  FLASHINFER_WEBGPU_TARGET,
+} from "../backends/flashinfer/mod.ts";
 import { unsupportedReasons } from "../core/capabilities.ts";
 import { loadSafetensors } from "./load_safetensors.ts";
 import { ModelTokenizer } from "./tokenizer.ts";

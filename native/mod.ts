@@ -26,3 +26,4 @@ export * from "./paths.ts";
 export * from "./probe.ts";
 export * from "./types.ts";
 export * from "./kernel_path_setting.ts";
+export * from "./target.ts";

@@ -27,3 +27,4 @@ export * from "./shared_device.ts";
 export * from "./kv_wgsl.ts";
 export * from "./submission.ts";
 export * from "./device_attention.ts";
+export * from "./target.ts";

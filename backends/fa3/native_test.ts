@@ -7,40 +7,24 @@ import assert from "node:assert/strict";
 import type { LayerConfig } from "../../core/layer.ts";
 import { mulberry32 } from "../../core/prng.ts";
 import {
-  CARGO_MISSING,
-  ensureNativeBuilt,
-  hasCommand,
-} from "../../native/build.ts";
-import {
   KERNEL_PATHS,
   loadNativeAddon,
   probeNativeAddon,
 } from "../../native/mod.ts";
+import { nativeTestGate } from "../../native/test_support.ts";
 import { runScenario, type SeqShape } from "../../conformance/scenario.ts";
 import { LOW_PRECISION_KERNEL } from "../../conformance/tolerances.ts";
 import {
   createFa3NativeBackend,
   type Fa3NativeOptions,
 } from "./native_backend.ts";
-import { FA3_NATIVE_CAPABILITIES } from "./native_target.ts";
+import { FA3_CAPABILITIES } from "./capabilities.ts";
 
-const hasCargo = await hasCommand("cargo");
-if (hasCargo) await ensureNativeBuilt({ quiet: true });
+const gate = await nativeTestGate("fa3", "fa3Attend");
+const SKIP = gate.skipReason;
+const nativeTest = gate.test;
 const probe = probeNativeAddon();
-const SKIP = !probe.available
-  ? (hasCargo ? probe.reason : CARGO_MISSING)
-  : !("fa3Attend" in probe.addon)
-  ? "the addon has no fa3 kernels"
-  : undefined;
 const best = probe.available ? probe.addon.kernelSelection().best : "scalar";
-
-function nativeTest(name: string, fn: () => Promise<void>, skip = SKIP) {
-  Deno.test({
-    name: skip ? `${name} (ignored: ${skip})` : name,
-    ignore: skip !== undefined,
-    fn,
-  });
-}
 
 function layer(over: Partial<LayerConfig>): LayerConfig {
   return {
@@ -67,7 +51,7 @@ async function run(
 ) {
   const backend = createFa3NativeBackend(
     loadNativeAddon(),
-    FA3_NATIVE_CAPABILITIES,
+    FA3_CAPABILITIES,
     options,
   );
   const r = await runScenario(backend, config, seqs, mulberry32(seed), {
@@ -198,14 +182,14 @@ nativeTest("fa3 native: bad settings are refused with the fix", async () => {
   const addon = loadNativeAddon();
   assert.throws(
     () =>
-      createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
+      createFa3NativeBackend(addon, FA3_CAPABILITIES, {
         promoteEveryBlocks: 9,
       }),
     /Backend fa3 on native: setting promoteEveryBlocks must be an integer from 1 to 4, got 9/,
   );
   assert.throws(
     () =>
-      createFa3NativeBackend(addon, FA3_NATIVE_CAPABILITIES, {
+      createFa3NativeBackend(addon, FA3_CAPABILITIES, {
         accumulationPromotion: "no" as never,
       }),
     /Backend fa3 on native: setting accumulationPromotion must be true or false, got "no"/,

@@ -1,9 +1,10 @@
 /**
- * Test scaffolding for the fa3 WebGPU target: whether a device is here
- * (tests are ignored with the reason when not), and a decode scenario that
- * writes K/V through shuffled blocks over a poisoned cache, attends into a
- * NaN-filled output, and runs the fp64 oracle on the cache as read back.
- * Nothing here compares with another backend.
+ * Test scaffolding for the fa3 WebGPU target: the shared harness's device
+ * check (webgpu/test_support.ts), fa3's default layer, and a decode
+ * scenario with estimated scales that writes K/V through shuffled blocks
+ * over a poisoned cache, attends into a NaN-filled output, and runs the
+ * fp64 oracle on the cache as read back. Nothing here compares with
+ * another backend.
  *
  * @module
  */
@@ -11,37 +12,29 @@
 import { planBatch } from "../../core/batch.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import { mulberry32 } from "../../core/prng.ts";
-import { referenceAttention } from "../../core/reference_attention.ts";
 import { estimateScales, type LayerKvScales } from "../../core/scales.ts";
-import { probeWebGpu } from "../../webgpu/mod.ts";
+import {
+  layerOf as sharedLayerOf,
+  maxAbsError,
+  oracleOnReadback,
+  poisonCache,
+  shuffledBlockIds,
+} from "../../webgpu/test_support.ts";
 import type { Fa3WebGpuBackend } from "./webgpu_backend.ts";
 
-const probe = await probeWebGpu();
+export { named, SKIP_REASON } from "../../webgpu/test_support.ts";
 
-/** Why WebGPU tests are ignored here, or undefined when they run. */
-export const SKIP_REASON: string | undefined = probe.available
-  ? undefined
-  : probe.reason;
-
-/** A test name with the skip reason appended when there is no device. */
-export function named(name: string): string {
-  return SKIP_REASON ? `${name} (skipped: ${SKIP_REASON})` : name;
-}
-
-/** A layer with every field a test does not care about filled in. */
+/**
+ * A layer with every field a test does not care about filled in: fa3's
+ * usual shape, 8 query heads over 2 KV heads, head dim 128, fp8_e4m3.
+ */
 export function layerOf(overrides: Partial<LayerConfig>): LayerConfig {
-  const headDim = overrides.headDim ?? 128;
-  return {
-    index: 0,
-    kind: "full",
+  return sharedLayerOf({
     numQHeads: 8,
-    numKvHeads: 2,
-    headDim,
-    scale: 1 / Math.sqrt(headDim),
+    headDim: 128,
     kvDtype: "fp8_e4m3",
-    blockSize: 16,
     ...overrides,
-  };
+  });
 }
 
 /** One decode scenario's data and answers. */
@@ -96,18 +89,10 @@ export async function runDecode(
   });
   const need = Math.ceil(seqLen / blockSize);
   const numBlocks = need + 2; // spare blocks stay poisoned and unowned
-  const ids = Array.from({ length: numBlocks }, (_, i) => i);
-  for (let i = ids.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
+  const ids = shuffledBlockIds(rand, numBlocks);
   const cache = await backend.createCache(config, { numBlocks, scales });
   try {
-    const all = Int32Array.from({ length: numBlocks * blockSize }, (_, i) => i);
-    const poison = new Float32Array(all.length * row).fill(
-      config.kvDtype === "int8" ? 1e30 : NaN,
-    );
-    backend.write(cache, { keys: poison, values: poison, slotMapping: all });
+    await poisonCache(backend, cache);
     const tables = Int32Array.from(ids.slice(0, need));
     const slots = Int32Array.from(
       { length: seqLen },
@@ -123,19 +108,18 @@ export async function runDecode(
     });
     const out = new Float32Array(query.length).fill(NaN);
     await backend.attend(cache, backend.plan(batch), { query, out });
-    const read = await backend.readCache(cache, slots);
-    const expected = referenceAttention(config, {
-      batch,
+    const expected = await oracleOnReadback(backend, cache, batch, query, [
+      slots,
+    ]);
+    return {
       query,
-      keys: [read.keys],
-      values: [read.values],
-    }).out;
-    let maxAbsError = 0;
-    for (let i = 0; i < out.length; i++) {
-      const e = Math.abs(out[i] - expected[i]);
-      maxAbsError = Math.max(maxAbsError, Number.isNaN(e) ? Infinity : e);
-    }
-    return { query, keys, values, scales, out, expected, maxAbsError };
+      keys,
+      values,
+      scales,
+      out,
+      expected,
+      maxAbsError: maxAbsError(out, expected),
+    };
   } finally {
     backend.disposeCache(cache);
   }

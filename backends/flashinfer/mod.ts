@@ -36,25 +36,76 @@
 import {
   BACKEND_API_VERSION,
   type BackendDefinition,
+  type BackendTarget,
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
+import { kernelPathOf } from "../../native/mod.ts";
+import { nativeTarget } from "../../native/target.ts";
+import { webGpuTarget } from "../../webgpu/target.ts";
 import { FLASHINFER_CAPABILITIES } from "./capabilities.ts";
+import { createFlashinferNativeBackend } from "./native_backend.ts";
+import { FLASHINFER_SETTINGS, UNLIMITED_CHUNK_KEYS } from "./settings.ts";
 import {
-  FLASHINFER_NATIVE_TARGET,
-  FLASHINFER_SETTINGS,
-} from "./native_target.ts";
-import { FLASHINFER_WEBGPU_TARGET } from "./webgpu_target.ts";
+  createFlashinferWebGpuBackend,
+  FLASHINFER_WEBGPU_CAPABILITIES,
+} from "./webgpu_backend.ts";
 
 // The entry exports data a user can inspect (capabilities, targets,
 // settings) and the definition; instances come from `target.create()`, so
 // the concrete instance, cache and plan types stay internal (they change
 // with the contract).
-export {
-  FLASHINFER_CAPABILITIES,
-  FLASHINFER_NATIVE_TARGET,
-  FLASHINFER_SETTINGS,
-  FLASHINFER_WEBGPU_TARGET,
-};
+export { FLASHINFER_CAPABILITIES, FLASHINFER_SETTINGS };
+
+/**
+ * The native target of the flashinfer backend. create() receives the
+ * settings `kernelPath` and `maxChunkKeys` checked and defaulted
+ * (FLASHINFER_SETTINGS); the default chunk length means no limit.
+ *
+ * @example Usage
+ * ```ts
+ * import { FLASHINFER_NATIVE_TARGET } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = await FLASHINFER_NATIVE_TARGET.probe();
+ * assert.equal(FLASHINFER_NATIVE_TARGET.target, "native");
+ * if (probe.available) assert.match(probe.detail ?? "", /^kernel path /);
+ * else assert.match(probe.reason, /^native addon /);
+ * ```
+ */
+export const FLASHINFER_NATIVE_TARGET: BackendTarget = nativeTarget({
+  backend: "flashinfer",
+  capabilities: FLASHINFER_CAPABILITIES,
+  kernels: "flashinferRun",
+  create: (addon, options) => {
+    const settings = options?.settings;
+    const maxChunkKeys = settings?.maxChunkKeys;
+    return createFlashinferNativeBackend(addon, {
+      kernelPath: kernelPathOf(settings),
+      ...(typeof maxChunkKeys === "number" &&
+          maxChunkKeys < UNLIMITED_CHUNK_KEYS
+        ? { maxChunkKeys }
+        : {}),
+    });
+  },
+});
+
+/**
+ * The webgpu target of the flashinfer backend.
+ *
+ * @example Usage
+ * ```ts
+ * import { FLASHINFER_WEBGPU_TARGET } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = await FLASHINFER_WEBGPU_TARGET.probe();
+ * if (probe.available) assert.match(probe.detail ?? "", /^WebGPU adapter /);
+ * else assert.match(probe.reason, /WebGPU/);
+ * ```
+ */
+export const FLASHINFER_WEBGPU_TARGET: BackendTarget = webGpuTarget({
+  capabilities: FLASHINFER_WEBGPU_CAPABILITIES,
+  create: () => createFlashinferWebGpuBackend(),
+});
 
 /** The flashinfer backend's definition. */
 const definition: BackendDefinition = defineBackend({

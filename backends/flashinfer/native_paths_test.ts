@@ -8,7 +8,7 @@ import type { BackendDefinition } from "../../core/backend.ts";
 import { registerConformanceTests } from "../../conformance/register.ts";
 import { KERNEL_PATHS, probeNativeAddon } from "../../native/mod.ts";
 import flashinfer from "./mod.ts";
-import { FLASHINFER_NATIVE_TARGET } from "./native_target.ts";
+import { FLASHINFER_NATIVE_TARGET } from "./mod.ts";
 import { SKIP_REASON } from "./native_test_support.ts";
 
 const probe = probeNativeAddon();

@@ -4,7 +4,6 @@
 // oracle only.
 import assert from "node:assert/strict";
 import { planBatch } from "../../core/batch.ts";
-import { referenceAttention } from "../../core/reference_attention.ts";
 import { mulberry32 } from "../../core/prng.ts";
 import { chunkKeysFor, planMetadata } from "./webgpu_plan.ts";
 import { createFlashinferWebGpuBackend } from "./webgpu_backend.ts";
@@ -16,6 +15,7 @@ import {
   sharedBackend,
   SKIP_REASON,
 } from "./webgpu_test_support.ts";
+import { oracleOnReadback } from "../../webgpu/test_support.ts";
 
 const ignore = SKIP_REASON !== undefined;
 
@@ -102,15 +102,7 @@ Deno.test({
           (_, j) => plan.kvIndices[plan.kvIndptr[s] + (j >> 4)] * 16 + j % 16,
         )
       );
-      const read = await Promise.all(
-        seqSlots.map((s) => b.readCache(cache, s)),
-      );
-      const expected = referenceAttention(config, {
-        batch: BATCH,
-        query,
-        keys: read.map((r) => r.keys),
-        values: read.map((r) => r.values),
-      }).out;
+      const expected = await oracleOnReadback(b, cache, BATCH, query, seqSlots);
       out.forEach((v, i) =>
         assert.ok(
           Math.abs(v - expected[i]) <= 2e-3,

@@ -30,22 +30,68 @@
 import {
   BACKEND_API_VERSION,
   type BackendDefinition,
+  type BackendTarget,
 } from "../../core/backend.ts";
 import { defineBackend } from "../../core/define_backend.ts";
-import { KERNEL_PATH_SETTING } from "../../native/mod.ts";
+import { KERNEL_PATH_SETTING, kernelPathOf } from "../../native/mod.ts";
+import { nativeTarget } from "../../native/target.ts";
+import { webGpuTarget } from "../../webgpu/target.ts";
 import { XFORMERS_CAPABILITIES } from "./capabilities.ts";
-import { XFORMERS_NATIVE_VERSION } from "./native_backend.ts";
-import { XFORMERS_NATIVE_TARGET } from "./native_target.ts";
-import { XFORMERS_WEBGPU_TARGET } from "./webgpu_target.ts";
+import {
+  createXformersNativeBackend,
+  XFORMERS_NATIVE_VERSION,
+} from "./native_backend.ts";
+import {
+  createXformersWebGpuBackend,
+  XFORMERS_WEBGPU_CAPABILITIES,
+} from "./webgpu_backend.ts";
 
 // The entry exports data a user can inspect (capabilities, targets) and the
 // definition; instances come from `target.create()`, so the concrete
 // instance and cache classes stay internal (they change with the contract).
-export {
-  XFORMERS_CAPABILITIES,
-  XFORMERS_NATIVE_TARGET,
-  XFORMERS_WEBGPU_TARGET,
-};
+export { XFORMERS_CAPABILITIES };
+
+/**
+ * The native target of the xformers backend; create() receives the setting
+ * `kernelPath` (KERNEL_PATH_SETTING) checked and defaulted.
+ *
+ * @example Usage
+ * ```ts
+ * import { XFORMERS_NATIVE_TARGET } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = await XFORMERS_NATIVE_TARGET.probe();
+ * if (probe.available) assert.match(probe.detail ?? "", /^kernel path /);
+ * else assert.match(probe.reason, /^native addon /);
+ * ```
+ */
+export const XFORMERS_NATIVE_TARGET: BackendTarget = nativeTarget({
+  backend: "xformers",
+  capabilities: XFORMERS_CAPABILITIES,
+  kernels: "xformersAttend",
+  create: (addon, options) =>
+    createXformersNativeBackend(addon, {
+      kernelPath: kernelPathOf(options?.settings),
+    }),
+});
+
+/**
+ * The webgpu target of the xformers backend.
+ *
+ * @example Usage
+ * ```ts
+ * import { XFORMERS_WEBGPU_TARGET } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = await XFORMERS_WEBGPU_TARGET.probe();
+ * if (probe.available) assert.match(probe.detail ?? "", /^WebGPU adapter /);
+ * else assert.match(probe.reason, /WebGPU/);
+ * ```
+ */
+export const XFORMERS_WEBGPU_TARGET: BackendTarget = webGpuTarget({
+  capabilities: XFORMERS_WEBGPU_CAPABILITIES,
+  create: () => createXformersWebGpuBackend(),
+});
 
 /** The xformers backend's definition. */
 const definition: BackendDefinition = defineBackend({

@@ -1,6 +1,7 @@
 /**
- * Shared by the native xformers tests: builds the addon first (skipping
- * with a visible reason only when cargo is absent), and runs one attention
+ * Shared by the native xformers tests: the native test gate
+ * (native/test_support.ts), which builds the addon first and ignores the
+ * tests with the reason when it cannot run them, and runs one attention
  * scenario against the fp64 oracle, computed from the cache's own codes
  * decoded by core's codecs (never from another backend).
  *
@@ -16,37 +17,18 @@ import { mulberry32 } from "../../core/prng.ts";
 import { referenceAttention } from "../../core/reference_attention.ts";
 import type { LayerKvScales } from "../../core/scales.ts";
 import { sequenceSlots } from "../../core/sequence_slots.ts";
-import {
-  CARGO_MISSING,
-  ensureNativeBuilt,
-  hasCommand,
-} from "../../native/build.ts";
-import {
-  type KernelPathName,
-  loadNativeAddon,
-  probeNativeAddon,
-} from "../../native/mod.ts";
+import { type KernelPathName, loadNativeAddon } from "../../native/mod.ts";
+import { nativeTestGate } from "../../native/test_support.ts";
 import { createXformersNativeBackend } from "./native_backend.ts";
 import { perTokenHead, type XformersNativeCache } from "./native_cache.ts";
 
-const hasCargo = await hasCommand("cargo");
-if (hasCargo) await ensureNativeBuilt({ quiet: true });
-const probe = probeNativeAddon();
+const gate = await nativeTestGate("xformers", "xformersAttend");
 
 /** Why the native tests cannot run here, or undefined when they can. */
-export const SKIP_REASON: string | undefined = !probe.available
-  ? (hasCargo ? probe.reason : CARGO_MISSING)
-  : undefined;
-if (SKIP_REASON) console.warn(`xformers native tests ignored: ${SKIP_REASON}`);
+export const SKIP_REASON: string | undefined = gate.skipReason;
 
 /** `Deno.test`, ignored (with the reason in its name) when the addon is absent. */
-export function nativeTest(name: string, fn: () => void): void {
-  Deno.test({
-    name: SKIP_REASON ? `${name} (ignored: ${SKIP_REASON})` : name,
-    ignore: SKIP_REASON !== undefined,
-    fn,
-  });
-}
+export const nativeTest: typeof gate.test = gate.test;
 
 /**
  * A backend over the loaded addon (call only inside a native test). A

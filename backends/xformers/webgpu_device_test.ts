@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { planBatch } from "../../core/batch.ts";
 import { mulberry32 } from "../../core/prng.ts";
-import { referenceAttention } from "../../core/reference_attention.ts";
 import { createBufferFrom, readBuffer } from "../../webgpu/mod.ts";
 import {
   layerOf,
@@ -11,6 +10,7 @@ import {
   sharedBackend,
   SKIP_REASON,
 } from "./webgpu_test_support.ts";
+import { oracleOnReadback } from "../../webgpu/test_support.ts";
 
 const ignore = SKIP_REASON !== undefined;
 
@@ -73,13 +73,7 @@ Deno.test({
       await readBuffer(b.device, out, 0, outHost.byteLength),
     );
     work.release();
-    const read = await Promise.all(slots.map((sl) => b.readCache(cache, sl)));
-    const expected = referenceAttention(config, {
-      batch: plan,
-      query,
-      keys: read.map((r) => r.keys),
-      values: read.map((r) => r.values),
-    }).out;
+    const expected = await oracleOnReadback(b, cache, plan, query, slots);
     for (let i = 0; i < query.length; i++) {
       const err = Math.abs(got[at / 4 + i] - expected[i]);
       assert.ok(
