@@ -22,6 +22,7 @@ export * from "./pad_slot_mapping.ts";
 export * from "./layer.ts";
 export * from "./capabilities.ts";
 export * from "./batch.ts";
+export * from "./paged_tables.ts";
 export * from "./sequence_slots.ts";
 export * from "./backend.ts";
 export * from "./backend_errors.ts";
