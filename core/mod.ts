@@ -28,6 +28,7 @@ export * from "./backend.ts";
 export * from "./backend_errors.ts";
 export * from "./backend_checks.ts";
 export * from "./define_backend.ts";
+export * from "./plan_fallback.ts";
 export * from "./reference_attention.ts";
 export * from "./model_config.ts";
 export * from "./registry.ts";
