@@ -16,6 +16,12 @@ export type PlanningBackend<
   P extends PlannedBatch = PlannedBatch,
 > = AttentionBackend<C, P> & { plan(batch: PlannedBatch): P };
 
+/** `B` with its `plan` member present: its own, or the identity. */
+export type WithPlan<B> = B & {
+  plan: "plan" extends keyof B ? NonNullable<B["plan" & keyof B]>
+    : (batch: PlannedBatch) => PlannedBatch;
+};
+
 // The fallback: the core plan is the backend's plan.
 const identityPlan = (batch: PlannedBatch): PlannedBatch => batch;
 
@@ -33,7 +39,7 @@ const identityPlan = (batch: PlannedBatch): PlannedBatch => batch;
  * import assert from "node:assert/strict";
  *
  * // An instance without plan (other members left out for brevity).
- * const backend = withPlan({ name: "mine", target: "reference" } as never);
+ * const backend = withPlan({ name: "mine", target: "reference" });
  * const batch = planBatch({
  *   queryStartLoc: Int32Array.of(0, 1), seqLens: Int32Array.of(1),
  *   blockTables: Int32Array.of(0), maxBlocksPerSeq: 1, blockSize: 16,
@@ -41,16 +47,14 @@ const identityPlan = (batch: PlannedBatch): PlannedBatch => batch;
  * assert.equal(backend.plan(batch), batch);
  * ```
  */
-export function withPlan<C extends LayerCache, P extends PlannedBatch>(
-  backend: AttentionBackend<C, P>,
-): PlanningBackend<C, P> {
-  if (typeof backend.plan === "function") {
-    return backend as PlanningBackend<C, P>;
-  }
-  if (backend.plan !== undefined) {
+export function withPlan<B extends object>(backend: B): WithPlan<B> {
+  type Out = WithPlan<B>;
+  const { plan } = backend as { plan?: unknown };
+  if (typeof plan === "function") return backend as Out;
+  if (plan !== undefined) {
+    const { name, target } = backend as { name?: string; target?: string };
     throw new TypeError(
-      `Backend "${backend.name}" (${backend.target}) has a plan member that is not a function (${typeof backend
-        .plan}): make plan a method, or leave it out to plan as the identity`,
+      `Backend "${name}" (${target}) has a plan member that is not a function (${typeof plan}): make plan a method, or leave it out to plan as the identity`,
     );
   }
   if (Object.isExtensible(backend)) {
@@ -59,7 +63,7 @@ export function withPlan<C extends LayerCache, P extends PlannedBatch>(
       writable: true,
       configurable: true,
     });
-    return backend as PlanningBackend<C, P>;
+    return backend as Out;
   }
   // Frozen or sealed: forward every member to the instance itself (bound,
   // so methods that use #private fields still see their own `this`).
@@ -69,5 +73,5 @@ export function withPlan<C extends LayerCache, P extends PlannedBatch>(
       const v = Reflect.get(target, key, target);
       return typeof v === "function" ? v.bind(target) : v;
     },
-  }) as PlanningBackend<C, P>;
+  }) as Out;
 }
