@@ -4,11 +4,8 @@
  * @module
  */
 
-import type {
-  AttentionBackend,
-  BackendTarget,
-  CreateBackendOptions,
-} from "../core/backend.ts";
+import type { BackendTarget, CreateBackendOptions } from "../core/backend.ts";
+import type { PlanningBackend } from "../core/plan_fallback.ts";
 
 /**
  * What the suite can be doing when a case ends: probing or creating the
@@ -39,7 +36,7 @@ export type CaseStatus = "passed" | "failed" | "skipped";
 /** What a case's run receives. */
 export interface CaseContext {
   /** The backend instance shared by the target's cases. */
-  readonly backend: AttentionBackend;
+  readonly backend: PlanningBackend;
   /** The target entry the backend came from (capabilities, extraReasons). */
   readonly target: BackendTarget;
   /** Seeded from the run seed and the case address. */
@@ -47,7 +44,7 @@ export interface CaseContext {
   /** The case's own seed: the run seed mixed with the case address. */
   readonly seed: number;
   /** A fresh instance, for cases that dispose one. */
-  createBackend(options?: CreateBackendOptions): Promise<AttentionBackend>;
+  createBackend(options?: CreateBackendOptions): Promise<PlanningBackend>;
 }
 
 /** Numbers a case measured (max errors, lengths), kept in the report. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { AttentionBackend } from "../core/backend.ts";
+import type { PlanningBackend } from "../core/plan_fallback.ts";
 import { planBatch } from "../core/batch.ts";
 import { dtypeInfo, KV_CACHE_DTYPES } from "../core/dtype.ts";
 import type { LayerConfig } from "../core/layer.ts";
@@ -139,7 +139,7 @@ export function contractCases(target: CaseTarget): ConformanceCase[] {
         const error = await throwsSomething(() =>
           ctx.backend.attend(
             cache,
-            ctx.backend.plan ? ctx.backend.plan(plan) : plan,
+            ctx.backend.plan(plan),
             {
               query: new Float32Array(n),
               out: new Float32Array(n),
@@ -417,7 +417,7 @@ async function disposeCase(
   layer: LayerConfig,
   decodeDeclared: boolean,
 ) {
-  const fresh: AttentionBackend = await ctx.createBackend();
+  const fresh: PlanningBackend = await ctx.createBackend();
   const row = layer.numKvHeads * layer.headDim;
   // A one-sequence batch of the kind the backend declares (decode: one
   // token; prefill only: two).
@@ -444,7 +444,7 @@ async function disposeCase(
   // The same calls succeed before dispose(), so a refusal afterwards is not
   // an argument error.
   await fresh.write(cache, input);
-  const plan = fresh.plan ? fresh.plan(core) : core;
+  const plan = fresh.plan(core);
   await fresh.attend(cache, plan, io());
   await fresh.copyBlocks(cache, Int32Array.of(0, 1));
   if (fresh.readCache) await fresh.readCache(cache, Int32Array.of(0));
@@ -452,8 +452,10 @@ async function disposeCase(
   const calls: [string, () => unknown][] = [
     ["createCache()", () => fresh.createCache(layer, { numBlocks: 2, scales })],
     ["write()", () => fresh.write(cache, input)],
-    ...(fresh.plan
-      ? [["plan()", () => fresh.plan!(core)] as [string, () => unknown]]
+    // The core's identity plan has nothing to dispose: only a backend's own
+    // plan (one that made a new object) must refuse after dispose().
+    ...(plan !== core
+      ? [["plan()", () => fresh.plan(core)] as [string, () => unknown]]
       : []),
     ["attend()", () => fresh.attend(cache, plan, io())],
     ["copyBlocks()", () => fresh.copyBlocks(cache, Int32Array.of(0, 1))],
@@ -533,7 +535,7 @@ async function copyBlocksCase(
     const out = new Float32Array(query.length).fill(NaN);
     await backend.attend(
       run.cache,
-      backend.plan ? backend.plan(core) : core,
+      backend.plan(core),
       { query, out },
     );
     return out;

@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { AttentionBackend, LayerCache } from "../core/backend.ts";
+import type { LayerCache } from "../core/backend.ts";
+import type { PlanningBackend } from "../core/plan_fallback.ts";
 import { planBatch } from "../core/batch.ts";
 import type { LayerConfig } from "../core/layer.ts";
 import { referenceAttention } from "../core/reference_attention.ts";
@@ -122,7 +123,7 @@ class Incremental {
     return run;
   }
 
-  get backend(): AttentionBackend {
+  get backend(): PlanningBackend {
     return this.ctx.backend;
   }
 
@@ -186,7 +187,7 @@ class Incremental {
     const query = new Float32Array(seqs.length * qLen * this.qRow);
     for (let i = 0; i < query.length; i++) query[i] = 6 * this.ctx.rand() - 3;
     const out = new Float32Array(query.length).fill(NaN);
-    await backend.attend(this.cache, backend.plan ? backend.plan(core) : core, {
+    await backend.attend(this.cache, backend.plan(core), {
       query,
       out,
     });

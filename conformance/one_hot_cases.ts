@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { AttentionBackend } from "../core/backend.ts";
+import type { PlanningBackend } from "../core/plan_fallback.ts";
 import { planBatch } from "../core/batch.ts";
 import type { BackendCapabilities } from "../core/capabilities.ts";
 import { codecFor } from "../core/codec.ts";
@@ -90,7 +90,7 @@ interface Probe {
 }
 
 async function runOneHot(
-  backend: AttentionBackend,
+  backend: PlanningBackend,
   caps: BackendCapabilities,
   layer: LayerConfig,
   cache: CacheKind,
@@ -292,7 +292,7 @@ async function runOneHot(
       blockSize,
     });
     const out = new Float32Array(seqs.length * qRow).fill(NaN);
-    await backend.attend(c, backend.plan ? backend.plan(plan) : plan, {
+    await backend.attend(c, backend.plan(plan), {
       query: concat(seqs.map((s) => s.query)),
       out,
     });

@@ -9,6 +9,7 @@
 
 import type { AttentionBackend, BackendTarget } from "../core/backend.ts";
 import { mulberry32 } from "../core/prng.ts";
+import { withPlan } from "../core/plan_fallback.ts";
 import {
   type CaseMetrics,
   CaseSkip,
@@ -129,7 +130,7 @@ export async function runOneCase(
     ? (layer: Parameters<typeof extraReasonsFor>[1]) =>
       extraReasonsFor(o.target, layer)
     : undefined;
-  const trace = (b: AttentionBackend, address: string) =>
+  const trace = <B extends AttentionBackend>(b: B, address: string) =>
     traceBackend(b, { ...site, address }, {
       tracker,
       ...(extraReasons ? { extraReasons } : {}),
@@ -137,14 +138,14 @@ export async function runOneCase(
   const start = performance.now();
   const running = Promise.resolve().then(() =>
     c.run({
-      backend: trace(o.backend, c.address),
+      backend: trace(withPlan(o.backend), c.address),
       target: o.target,
       rand: mulberry32(caseSeed),
       seed: caseSeed,
       createBackend: async (options) => {
         tracker.enter("create");
         try {
-          return trace(await o.target.create(options), c.address);
+          return trace(withPlan(await o.target.create(options)), c.address);
         } catch (error) {
           throw new BackendCallError(
             { ...site, address: c.address },

@@ -9,6 +9,7 @@
 
 import type { AttentionBackend, LayerCache } from "../core/backend.ts";
 import { planBatch, type PlannedBatch } from "../core/batch.ts";
+import { withPlan } from "../core/plan_fallback.ts";
 import { codecFor } from "../core/codec.ts";
 import {
   dequantizeInt8PerTokenHead,
@@ -78,7 +79,7 @@ export interface ScenarioOptions {
 /** Everything a scenario produced, for checks to compare. */
 export interface ScenarioRun {
   readonly plan: PlannedBatch;
-  /** What backend.plan() returned (or the core plan), passed to attend. */
+  /** What backend.plan() returned, passed to attend. */
   readonly backendPlan: PlannedBatch;
   /** Owned block ids, in table order. */
   readonly blockIds: readonly number[];
@@ -306,7 +307,7 @@ export async function runScenario(
     blockSize,
   });
   const plan = options.reuse?.backendPlan ??
-    (backend.plan ? backend.plan(core) : core);
+    withPlan(backend).plan(core);
   const attendOnce = async () => {
     const out = new Float32Array(numTokens * numQHeads * headDim).fill(NaN);
     await backend.attend(cache, plan, { query, out });

@@ -12,6 +12,7 @@ import type {
   CreateBackendOptions,
 } from "./backend.ts";
 import { resolveSettings } from "./settings.ts";
+import { withPlan } from "./plan_fallback.ts";
 
 const TYPES = ["boolean", "integer", "enum"];
 
@@ -158,7 +159,9 @@ export function gateSettings<T extends BackendDefinition>(definition: T): T {
         ? given
         : resolveSettings(definition, t.target, given);
       resolvedByGate.add(settings);
-      return t.create({ ...options, settings });
+      // The plan fallback rides the same gate: every instance has plan().
+      const made = t.create({ ...options, settings });
+      return made instanceof Promise ? made.then(withPlan) : withPlan(made);
     },
   }));
   const out = { ...definition, targets };

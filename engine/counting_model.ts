@@ -8,6 +8,7 @@
  */
 
 import { attributeBackendError } from "../core/backend_errors.ts";
+import { withPlan } from "../core/plan_fallback.ts";
 import type { EngineModel } from "./engine.ts";
 import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
 
@@ -44,7 +45,7 @@ export function countingModel(o: CountingModelOptions = {}): EngineModel {
         });
         await backend.attend(
           cache,
-          backend.plan ? backend.plan(batch.plan) : batch.plan,
+          withPlan(backend).plan(batch.plan),
           { query: kv, out },
         );
       } catch (error) {

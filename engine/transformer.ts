@@ -13,6 +13,7 @@
 import { attributeBackendError } from "../core/backend_errors.ts";
 import type { AttentionBackend } from "../core/backend.ts";
 import type { PlannedBatch } from "../core/batch.ts";
+import { withPlan } from "../core/plan_fallback.ts";
 import { type ModelSpec, parseModelConfig } from "../core/model_config.ts";
 import { checkForwardInputs } from "./forward_checks.ts";
 import type { ForwardBatch, LayerAttention } from "./forward_batch.ts";
@@ -207,7 +208,7 @@ export class Transformer {
         });
         let plan = plans.get(backend);
         if (!plan) {
-          plan = backend.plan ? backend.plan(batch.plan) : batch.plan;
+          plan = withPlan(backend).plan(batch.plan);
           plans.set(backend, plan);
         }
         await backend.attend(cache, plan, { query: q, out: attn });

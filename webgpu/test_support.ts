@@ -34,6 +34,7 @@ import type {
 import { planBatch, type PlannedBatch } from "../core/batch.ts";
 import type { LayerConfig } from "../core/layer.ts";
 import { mulberry32 } from "../core/prng.ts";
+import { withPlan } from "../core/plan_fallback.ts";
 import { referenceAttention } from "../core/reference_attention.ts";
 import type { LayerKvScales } from "../core/scales.ts";
 import { probeWebGpu } from "./probe.ts";
@@ -254,8 +255,8 @@ export async function runScenarioOn<
       maxBlocksPerSeq: maxBlocks,
       blockSize,
     });
-    // Without plan() the backend attends over the core plan itself.
-    const plan = backend.plan ? backend.plan(batch) : batch as P;
+    // Without plan() the core's identity fallback plans (core/plan_fallback.ts).
+    const plan = withPlan(backend).plan(batch);
     const query = randomArray(rand, batch.numTokens * numQHeads * headDim);
     const out = new Float32Array(query.length).fill(NaN);
     await backend.attend(cache, plan, { query, out });

@@ -18,6 +18,7 @@
  */
 
 import type { PlannedBatch } from "../../core/batch.ts";
+import { pagedTables } from "../../core/paged_tables.ts";
 import type { NativeFlashinferPlan } from "../../native/mod.ts";
 
 /** Chunks per thread the decode partition aims for (load balance). */
@@ -102,20 +103,8 @@ export function planNative(
   options: NativePlanOptions = {},
 ): FlashinferNativePlan {
   const { numSeqs, blockSize: pageSize, seqLens, queryStartLoc } = batch;
-  const kvIndptr = new Int32Array(numSeqs + 1);
-  const kvLastPageLen = new Int32Array(numSeqs);
-  for (let s = 0; s < numSeqs; s++) {
-    const pages = Math.ceil(seqLens[s] / pageSize);
-    kvIndptr[s + 1] = kvIndptr[s] + pages;
-    kvLastPageLen[s] = seqLens[s] - (pages - 1) * pageSize;
-  }
-  const kvIndices = new Int32Array(kvIndptr[numSeqs]);
-  let maxPageId = -1;
-  for (let s = 0; s < numSeqs; s++) {
-    const row = batch.blockTables.subarray(s * batch.maxBlocksPerSeq);
-    kvIndices.set(row.subarray(0, kvIndptr[s + 1] - kvIndptr[s]), kvIndptr[s]);
-  }
-  for (const id of kvIndices) maxPageId = Math.max(maxPageId, id);
+  // The page tables are core's, built once per batch (shared with others).
+  const { kvIndptr, kvIndices, kvLastPageLen, maxPageId } = pagedTables(batch);
   let decodeKeys = 0;
   for (let s = 0; s < numSeqs; s++) {
     if (queryStartLoc[s + 1] - queryStartLoc[s] === 1) decodeKeys += seqLens[s];

@@ -9,6 +9,8 @@ import {
   planNative,
   PREFILL_TILE_TOKENS,
 } from "./native_plan.ts";
+import { planMetadata } from "./webgpu_plan.ts";
+import { pagedTables } from "../../core/paged_tables.ts";
 
 // A mixed batch: a 40-token prefill (3 tiles), a decode of 33 keys, a
 // decode of exactly one page, and a 2-token chunked prefill.
@@ -74,4 +76,20 @@ Deno.test("chunkKeysFor() splits only when the decodes are too few for the threa
   // Short contexts never go below MIN_CHUNK_KEYS, rounded to pages.
   assert.equal(chunkKeysFor(100, 64, 2), MIN_CHUNK_KEYS);
   assert.equal(chunkKeysFor(100, 16, 2, 40), 32);
+});
+
+Deno.test("planNative() and the WebGPU planMetadata() take core's page tables, built once", () => {
+  const core = pagedTables(batch);
+  const native = planNative(batch), gpu = planMetadata(batch);
+  // The very arrays core built for this batch: no second build per plan.
+  for (const p of [native, gpu]) {
+    assert.equal(p.kvIndptr, core.kvIndptr);
+    assert.equal(p.kvIndices, core.kvIndices);
+    assert.equal(p.kvLastPageLen, core.kvLastPageLen);
+    assert.equal(p.maxPageId, core.maxPageId);
+  }
+  assert.deepEqual([...core.kvIndptr], [0, 3, 6, 7, 9]);
+  assert.deepEqual([...core.kvIndices], [4, 9, 2, 1, 8, 5, 3, 6, 0]);
+  assert.deepEqual([...core.kvLastPageLen], [8, 1, 16, 4]);
+  assert.equal(core.maxPageId, 9);
 });

@@ -11,6 +11,7 @@
  */
 
 import type { PlannedBatch } from "../../core/batch.ts";
+import { pagedTables } from "../../core/paged_tables.ts";
 import { createBufferFrom } from "../../webgpu/mod.ts";
 import { MAX_CHUNK_KEYS, PREFILL_TOKEN_TILE } from "./webgpu_kernels.ts";
 
@@ -93,22 +94,8 @@ export function planMetadata(
   maxChunkKeys: number = MAX_CHUNK_KEYS,
 ): PlanMetadata & { readonly data: Int32Array } {
   const { numSeqs, blockSize: pageSize, seqLens, queryStartLoc } = batch;
-  const kvIndptr = new Int32Array(numSeqs + 1);
-  const kvLastPageLen = new Int32Array(numSeqs);
-  for (let s = 0; s < numSeqs; s++) {
-    const pages = Math.ceil(seqLens[s] / pageSize);
-    kvIndptr[s + 1] = kvIndptr[s] + pages;
-    kvLastPageLen[s] = seqLens[s] - (pages - 1) * pageSize;
-  }
-  const kvIndices = new Int32Array(kvIndptr[numSeqs]);
-  let maxPageId = -1;
-  for (let s = 0; s < numSeqs; s++) {
-    for (let p = 0; p < kvIndptr[s + 1] - kvIndptr[s]; p++) {
-      const id = batch.blockTables[s * batch.maxBlocksPerSeq + p];
-      kvIndices[kvIndptr[s] + p] = id;
-      maxPageId = Math.max(maxPageId, id);
-    }
-  }
+  // The page tables are core's, built once per batch (shared with others).
+  const { kvIndptr, kvIndices, kvLastPageLen, maxPageId } = pagedTables(batch);
   let decodeKeys = 0;
   for (let s = 0; s < numSeqs; s++) {
     if (queryStartLoc[s + 1] - queryStartLoc[s] === 1) decodeKeys += seqLens[s];

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { withPlan } from "../../core/plan_fallback.ts";
 import type { AttentionBackend } from "../../core/backend.ts";
 import { planBatch, type PlannedBatch } from "../../core/batch.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -80,7 +81,7 @@ export async function attendThrough(
       maxBlocksPerSeq: blocks,
       blockSize,
     });
-    const own = backend.plan ? backend.plan(plan) : plan;
+    const own = withPlan(backend).plan(plan);
     const out = new Float32Array(input.query.length).fill(NaN);
     await backend.attend(cache, own, { query: input.query, out });
     const { scales } = input;

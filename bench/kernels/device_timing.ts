@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withPlan } from "../../core/plan_fallback.ts";
 import type { AttentionBackend, LayerCache } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
 import {
@@ -26,7 +27,7 @@ export async function timeEncodeAttend(
   budget: TimingBudget,
 ): Promise<Timing> {
   const { device } = backend;
-  const plan = backend.plan ? backend.plan(batch) : batch;
+  const plan = withPlan(backend).plan(batch);
   const q = createBufferFrom(device, query, GPUBufferUsage.STORAGE);
   const out = device.createBuffer({
     size: Math.max(16, query.byteLength),

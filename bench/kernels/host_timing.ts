@@ -7,6 +7,7 @@
  * @module
  */
 
+import { withPlan } from "../../core/plan_fallback.ts";
 import type {
   AttentionBackend,
   LayerCache,
@@ -59,7 +60,7 @@ export async function timeAttend(
   query: Float32Array,
   budget: TimingBudget,
 ): Promise<Timing> {
-  const plan = backend.plan ? backend.plan(batch) : batch;
+  const plan = withPlan(backend).plan(batch);
   const out = new Float32Array(query.length);
   await backend.attend(cache, plan, { query, out });
   assertFinite(out, `${backend.name}/${backend.target}`);

@@ -12,6 +12,7 @@
  */
 
 import type { AttentionBackend } from "../../core/backend.ts";
+import { withPlan } from "../../core/plan_fallback.ts";
 import { type ModelSpec, parseModelConfig } from "../../core/model_config.ts";
 import {
   canWriteOnDevice,
@@ -253,7 +254,7 @@ export class WebGpuTransformer {
         if (!plans.has(backend)) {
           plans.set(
             backend,
-            backend.plan ? backend.plan(batch.plan) : batch.plan,
+            withPlan(backend).plan(batch.plan),
           );
         }
         works.push(
