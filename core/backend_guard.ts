@@ -196,11 +196,21 @@ export function guardBackend<B extends AttentionBackend>(
       try {
         live(cache);
         assertBatchSupported(name, capabilities, plan);
-        checkAttendInput(self, cache, {
-          plan,
-          queryLength: input.query.length,
-          outLength: input.out.length,
-        });
+        // O(1) per layer: the plan's highest block is found once per plan.
+        const { config } = cache;
+        const want = plan.numTokens * config.numQHeads * config.headDim;
+        if (
+          plan.blockSize !== config.blockSize ||
+          input.query.length !== want || input.out.length !== want ||
+          maxBlockRead(plan) >= cache.numBlocks
+        ) {
+          // The full check names the first bad value.
+          checkAttendInput(self, cache, {
+            plan,
+            queryLength: input.query.length,
+            outLength: input.out.length,
+          });
+        }
       } catch (e) {
         return fail(attendAsync, e);
       }
@@ -248,6 +258,26 @@ export function guardBackend<B extends AttentionBackend>(
   forwardTheRest(guarded, instance);
   guardedInstances.add(guarded);
   return guarded as unknown as B;
+}
+
+// The highest block id each plan's sequences read, once per plan (the
+// engine attends one plan on every layer).
+const maxBlocks = new WeakMap<PlannedBatch, number>();
+
+function maxBlockRead(plan: PlannedBatch): number {
+  let max = maxBlocks.get(plan);
+  if (max === undefined) {
+    max = -1;
+    for (let s = 0; s < plan.numSeqs; s++) {
+      const blocks = Math.ceil(plan.seqLens[s] / plan.blockSize);
+      const row = s * plan.maxBlocksPerSeq;
+      for (let b = 0; b < blocks; b++) {
+        if (plan.blockTables[row + b] > max) max = plan.blockTables[row + b];
+      }
+    }
+    maxBlocks.set(plan, max);
+  }
+  return max;
 }
 
 // Members the guard does not know (encodeWrite, readCodes, lastKernelPath)

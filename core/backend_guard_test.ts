@@ -306,3 +306,21 @@ Deno.test("guard: defineBackend and the registry guard every instance; unguarded
   raw.dispose();
   assert.doesNotThrow(() => raw.createCache(LAYER, OPTIONS));
 });
+
+Deno.test("guard: the block range is found once per plan, and the same plan is still refused by a smaller cache", () => {
+  const b = guardBackend(spy().backend, {});
+  const big = b.createCache(LAYER, OPTIONS) as LayerCache;
+  const small = b.createCache(LAYER, {
+    ...OPTIONS,
+    numBlocks: 1,
+  }) as LayerCache;
+  b.attend(big, PLAN, io()); // PLAN reads block 1: inside 2 blocks
+  assert.throws(
+    () => b.attend(small, PLAN, io()),
+    (e) =>
+      e instanceof BackendShapeError &&
+      /blockTables\[0\]\[0\] is 1, outside the cache's 1 blocks/.test(
+        e.message,
+      ),
+  );
+});
