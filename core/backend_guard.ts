@@ -152,6 +152,7 @@ export function guardBackend<B extends AttentionBackend>(
     caches.add(cache);
     return cache;
   };
+  const ownPlan = inner.plan;
   const createAsync = asyncOf("createCache");
   const writeAsync = asyncOf("write");
   const attendAsync = asyncOf("attend");
@@ -190,7 +191,9 @@ export function guardBackend<B extends AttentionBackend>(
     },
     plan(batch) {
       if (disposed) throw disposedError();
-      return inner.plan!(batch);
+      // Without a plan of its own the instance plans as the identity (the
+      // core fallback, as withPlan() installs it).
+      return ownPlan === undefined ? batch : ownPlan.call(inner, batch);
     },
     attend(cache, plan: PlannedBatch, input) {
       try {

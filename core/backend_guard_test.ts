@@ -324,3 +324,12 @@ Deno.test("guard: the block range is found once per plan, and the same plan is s
       ),
   );
 });
+
+Deno.test("guard: an instance without plan plans as the identity", () => {
+  const { backend } = spy();
+  delete backend.plan;
+  const b = guardBackend(backend, {});
+  assert.equal(b.plan!(PLAN), PLAN);
+  b.dispose();
+  assert.throws(() => b.plan!(PLAN), BackendDisposedError);
+});
