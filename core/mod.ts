@@ -27,6 +27,7 @@ export * from "./sequence_slots.ts";
 export * from "./backend.ts";
 export * from "./backend_errors.ts";
 export * from "./backend_checks.ts";
+export { guardBackend, type GuardTarget } from "./backend_guard.ts";
 export * from "./define_backend.ts";
 export * from "./plan_fallback.ts";
 export * from "./reference_attention.ts";

@@ -7,12 +7,14 @@
  */
 
 import type {
+  AttentionBackend,
   BackendDefinition,
   BackendTarget,
   CreateBackendOptions,
 } from "./backend.ts";
 import { resolveSettings } from "./settings.ts";
 import { withPlan } from "./plan_fallback.ts";
+import { guardBackend, isUnguarded } from "./backend_guard.ts";
 
 const TYPES = ["boolean", "integer", "enum"];
 
@@ -159,9 +161,12 @@ export function gateSettings<T extends BackendDefinition>(definition: T): T {
         ? given
         : resolveSettings(definition, t.target, given);
       resolvedByGate.add(settings);
-      // The plan fallback rides the same gate: every instance has plan().
+      // The plan fallback and the core guard ride the same gate: every
+      // instance has plan() and is checked by core (core/backend_guard.ts).
       const made = t.create({ ...options, settings });
-      return made instanceof Promise ? made.then(withPlan) : withPlan(made);
+      const finish = (b: AttentionBackend) =>
+        isUnguarded(t) ? withPlan(b) : guardBackend(withPlan(b), t);
+      return made instanceof Promise ? made.then(finish) : finish(made);
     },
   }));
   const out = { ...definition, targets };

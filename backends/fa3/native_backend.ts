@@ -17,15 +17,11 @@ import type {
   WriteInput,
 } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
-import {
-  assertBatchSupported,
-  assertSupported,
-  type BackendCapabilities,
-} from "../../core/capabilities.ts";
+import type { BackendCapabilities } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import type { KernelPathName, NativeAddon } from "../../native/mod.ts";
 import { resolveSettings } from "../../core/settings.ts";
-import { checkFa3Args } from "./native_checks.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import { FA3_SETTINGS, type Fa3NativeSettings } from "./settings.ts";
 import { fa3BytesPerBlock, Fa3NativeCache } from "./native_cache.ts";
 
@@ -113,10 +109,9 @@ export function createFa3NativeBackend(
     promoteEveryBlocks: resolved.promoteEveryBlocks,
   } as const;
   let lastKernelPath: KernelPathName | undefined;
-  let disposed = false;
-  const check = checkFa3Args(() => disposed);
-
-  return {
+  // The core guard owns the disposal, support, cache-provenance and
+  // argument checks (core/backend_guard.ts); the members below only run.
+  return guardBackend<Fa3NativeBackend>({
     name: "fa3",
     target: "native",
     version: FA3_NATIVE_VERSION,
@@ -129,8 +124,6 @@ export function createFa3NativeBackend(
     cacheBytesPerBlock: fa3BytesPerBlock,
 
     createCache(config: LayerConfig, options: CreateCacheOptions) {
-      check.live();
-      assertSupported("fa3", capabilities, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -142,7 +135,6 @@ export function createFa3NativeBackend(
     },
 
     write(cache: Fa3NativeCache, input: WriteInput): void {
-      check.write(cache, input);
       addon.fa3Write!(
         cache.native,
         input.keys,
@@ -152,9 +144,6 @@ export function createFa3NativeBackend(
     },
 
     attend(cache: Fa3NativeCache, plan: PlannedBatch, input: AttendInput) {
-      check.live(cache);
-      assertBatchSupported("fa3", capabilities, plan);
-      check.attend(cache, plan, input);
       lastKernelPath = addon.fa3Attend!(
         cache.native,
         plan,
@@ -166,15 +155,12 @@ export function createFa3NativeBackend(
     },
 
     copyBlocks(cache: Fa3NativeCache, pairs: Int32Array): void {
-      check.copyBlocks(cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: Fa3NativeCache, slots: Int32Array): CacheReadout {
-      check.live(cache);
-      check.readSlots(cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);
@@ -182,8 +168,6 @@ export function createFa3NativeBackend(
       return { keys, values };
     },
 
-    dispose(): void {
-      disposed = true;
-    },
-  };
+    dispose(): void {},
+  }, {});
 }

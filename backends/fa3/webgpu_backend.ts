@@ -23,9 +23,9 @@ import type {
   WriteInput,
 } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import {
   assertBatchSupported,
-  assertSupported,
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -155,7 +155,11 @@ export async function createFa3WebGpuBackend(
     assertBatchSupported(NAME, FA3_WEBGPU_CAPABILITIES, plan);
   };
 
-  return {
+  // The core guard checks disposal, support, cache provenance and the
+  // arguments of every contract member before these run; the checks below
+  // remain for the members it does not know (encodeWrite, encodeAttend,
+  // readCodes) and the device.
+  return guardBackend<Fa3WebGpuBackend>({
     name: NAME,
     target: "webgpu",
     version: FA3_WEBGPU_VERSION,
@@ -170,8 +174,8 @@ export async function createFa3WebGpuBackend(
     },
 
     async createCache(config, options) {
+      // Support (with extraReasons) is checked by the core guard.
       live();
-      assertSupported(NAME, FA3_WEBGPU_CAPABILITIES, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -249,5 +253,5 @@ export async function createFa3WebGpuBackend(
       for (const buffer of planBuffers) buffer.destroy();
       planBuffers.clear();
     },
-  };
+  }, {});
 }

@@ -16,21 +16,9 @@ import type {
   CreateCacheOptions,
   WriteInput,
 } from "../../core/backend.ts";
-import {
-  BackendDisposedError,
-  BackendShapeError,
-  ForeignHandleError,
-} from "../../core/backend_errors.ts";
-import {
-  checkCopyPairs,
-  checkReadSlots,
-  checkWriteInput,
-} from "../../core/backend_checks.ts";
+import { ForeignHandleError } from "../../core/backend_errors.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
-import {
-  assertBatchSupported,
-  assertSupported,
-} from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import {
   KERNEL_PATHS,
@@ -134,21 +122,9 @@ export function createFlashinferNativeBackend(
   const threads = addon.poolThreads();
   const plans = new WeakSet<FlashinferNativePlan>();
   let lastKernelPath: KernelPathName | undefined;
-  let disposed = false;
-  const self = { name: NAME, target: "native" } as const;
-  const live = (cache?: unknown) => {
-    if (disposed) {
-      throw new BackendDisposedError({ backend: NAME, target: "native" });
-    }
-    if (cache !== undefined && !(cache instanceof FlashinferNativeCache)) {
-      throw new ForeignHandleError(
-        `Backend ${NAME} (native) was given a cache it did not create: pass the cache from its own createCache()`,
-        { backend: NAME, target: "native" },
-      );
-    }
-  };
-
-  return {
+  // The core guard owns the disposal, support, cache-provenance and
+  // argument checks (core/backend_guard.ts); plan provenance is ours.
+  return guardBackend<FlashinferNativeBackend>({
     name: NAME,
     target: "native",
     version: FLASHINFER_NATIVE_VERSION,
@@ -159,13 +135,10 @@ export function createFlashinferNativeBackend(
     },
 
     cacheBytesPerBlock(config: LayerConfig) {
-      live();
       return flashinferNativeBytesPerBlock(config);
     },
 
     createCache(config: LayerConfig, options: CreateCacheOptions) {
-      live();
-      assertSupported(NAME, FLASHINFER_CAPABILITIES, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -180,15 +153,11 @@ export function createFlashinferNativeBackend(
     },
 
     write(cache: FlashinferNativeCache, input: WriteInput): void {
-      live(cache);
-      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
       addon.flashinferWrite(cache.native, keys, values, slotMapping);
     },
 
     plan(batch: PlannedBatch): FlashinferNativePlan {
-      live();
-      assertBatchSupported(NAME, FLASHINFER_CAPABILITIES, batch);
       const plan = planNative(batch, {
         threads,
         maxChunkKeys: options.maxChunkKeys,
@@ -202,41 +171,11 @@ export function createFlashinferNativeBackend(
       plan: FlashinferNativePlan,
       input: AttendInput,
     ): void {
-      live(cache);
       if (!plans.has(plan)) {
         throw new ForeignHandleError(
           `The plan passed to ${NAME} attend() was not made by this backend instance: call plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
           { backend: NAME, target: "native", layer: cache.config.index },
         );
-      }
-      const { config } = cache;
-      const at = {
-        backend: NAME,
-        target: "native",
-        layer: config.index,
-      } as const;
-      if (plan.pageSize !== config.blockSize) {
-        throw new BackendShapeError(
-          `The batch was planned for block size ${plan.pageSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
-          at,
-        );
-      }
-      if (plan.maxPageId >= cache.numBlocks) {
-        throw new BackendShapeError(
-          `The plan uses page ${plan.maxPageId}, outside layer ${config.index}'s cache of ${cache.numBlocks} pages (0..${
-            cache.numBlocks - 1
-          })`,
-          at,
-        );
-      }
-      const want = plan.numTokens * config.numQHeads * config.headDim;
-      for (const name of ["query", "out"] as const) {
-        if (input[name].length !== want) {
-          throw new BackendShapeError(
-            `${name} has ${input[name].length} elements, expected ${want}`,
-            at,
-          );
-        }
       }
       lastKernelPath = addon.flashinferRun(
         cache.native,
@@ -248,16 +187,12 @@ export function createFlashinferNativeBackend(
     },
 
     copyBlocks(cache: FlashinferNativeCache, pairs: Int32Array): void {
-      live(cache);
-      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: FlashinferNativeCache, slots: Int32Array): CacheReadout {
-      live(cache);
-      checkReadSlots(self, cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);
@@ -265,8 +200,6 @@ export function createFlashinferNativeBackend(
       return { keys, values };
     },
 
-    dispose(): void {
-      disposed = true;
-    },
-  };
+    dispose(): void {},
+  }, {});
 }

@@ -24,9 +24,9 @@ import type {
   WriteInput,
 } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import {
   assertBatchSupported,
-  assertSupported,
   type BackendCapabilities,
 } from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
@@ -168,7 +168,11 @@ export async function createFlashinferWebGpuBackend(
     assertBatchSupported(NAME, FLASHINFER_WEBGPU_CAPABILITIES, plan);
   };
 
-  return {
+  // The core guard checks disposal, support, cache provenance and the
+  // arguments of every contract member before these run; the checks below
+  // remain for the members it does not know (encodeWrite, encodeAttend,
+  // readCodes) and the device.
+  return guardBackend<FlashinferWebGpuBackend>({
     name: NAME,
     target: "webgpu",
     version: FLASHINFER_WEBGPU_VERSION,
@@ -181,8 +185,8 @@ export async function createFlashinferWebGpuBackend(
     },
 
     async createCache(config, options) {
+      // Support (with extraReasons) is checked by the core guard.
       live();
-      assertSupported(NAME, FLASHINFER_WEBGPU_CAPABILITIES, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -259,5 +263,5 @@ export async function createFlashinferWebGpuBackend(
       for (const buffer of planBuffers) buffer.destroy();
       planBuffers.clear();
     },
-  };
+  }, {});
 }

@@ -122,9 +122,11 @@ Deno.test({
   async fn() {
     const a = await sharedBackend();
     const other = await createFlashinferWebGpuBackend();
-    const config = layerOf({ blockSize: 32 });
+    // The plans are right for this cache's block size, so what is refused
+    // is their provenance (the backend's check, after the core guard's).
+    const config = layerOf({ blockSize: BATCH.blockSize });
     const cache = await a.createCache(config, {
-      numBlocks: 4,
+      numBlocks: 10,
       scales: scalesFor(config),
     });
     const n = BATCH.numTokens * config.numQHeads * config.headDim;
@@ -137,12 +139,19 @@ Deno.test({
       () => a.attend(cache, BATCH as never, io),
       /not made by this backend instance/,
     );
+    // A plan for another block size: the core guard's shape check.
+    const config32 = layerOf({ blockSize: 32 });
+    const cache32 = await a.createCache(config32, {
+      numBlocks: 10,
+      scales: scalesFor(config32),
+    });
     await assert.rejects(
-      () => a.attend(cache, a.plan(BATCH), io),
-      /page size 16 .* block size 32/,
+      () => a.attend(cache32, a.plan(BATCH), io),
+      /planned for block size 16 but layer 0's cache uses 32/,
     );
     other.dispose();
     assert.throws(() => other.plan(BATCH), /disposed/);
     a.disposeCache(cache);
+    a.disposeCache(cache32);
   },
 });

@@ -15,18 +15,8 @@ import type {
   WriteInput,
 } from "../../core/backend.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
-import {
-  assertBatchSupported,
-  assertSupported,
-  type BackendCapabilities,
-} from "../../core/capabilities.ts";
-import { BackendDisposedError } from "../../core/backend_errors.ts";
-import {
-  checkAttendInput,
-  checkCopyPairs,
-  checkReadSlots,
-  checkWriteInput,
-} from "../../core/backend_checks.ts";
+import type { BackendCapabilities } from "../../core/capabilities.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import { dtypeInfo } from "../../core/dtype.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import { referenceAttention } from "../../core/reference_attention.ts";
@@ -59,7 +49,7 @@ export interface ReferenceBackend extends AttentionBackend<ReferenceCache> {
   copyBlocks(cache: ReferenceCache, pairs: Int32Array): void;
   /** Dequantizes the given slots; present here, so conformance runs its write read-back cases. */
   readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout;
-  /** Marks the instance disposed; later calls throw. Caches are plain arrays, left to GC. */
+  /** Ends the instance (the core guard refuses later calls). Caches are plain arrays, left to GC. */
   dispose(): void;
 }
 
@@ -94,17 +84,12 @@ export interface ReferenceBackend extends AttentionBackend<ReferenceCache> {
  * ```
  */
 export function createReferenceBackend(): ReferenceBackend {
-  let disposed = false;
-  const self = { name: "reference", target: "reference" } as const;
-  const live = () => {
-    if (disposed) {
-      throw new BackendDisposedError({
-        backend: "reference",
-        target: "reference",
-      });
-    }
-  };
+  // The core guard owns the disposal, support, cache-provenance and
+  // argument checks (core/backend_guard.ts); the body below only computes.
+  return guardBackend(uncheckedReferenceBackend(), {});
+}
 
+function uncheckedReferenceBackend(): ReferenceBackend {
   return {
     name: "reference",
     target: "reference",
@@ -122,8 +107,6 @@ export function createReferenceBackend(): ReferenceBackend {
     },
 
     createCache(config: LayerConfig, options: CreateCacheOptions) {
-      live();
-      assertSupported("reference", REFERENCE_CAPABILITIES, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -133,8 +116,6 @@ export function createReferenceBackend(): ReferenceBackend {
     },
 
     write(cache: ReferenceCache, input: WriteInput): void {
-      live();
-      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
       const row = cache.rowSize;
       for (let t = 0; t < slotMapping.length; t++) {
@@ -153,14 +134,7 @@ export function createReferenceBackend(): ReferenceBackend {
       plan: PlannedBatch,
       input: AttendInput,
     ): void {
-      live();
       const { config } = cache;
-      assertBatchSupported("reference", REFERENCE_CAPABILITIES, plan);
-      checkAttendInput(self, cache, {
-        plan,
-        queryLength: input.query.length,
-        outLength: input.out.length,
-      });
       const keys: Float32Array[] = [];
       const values: Float32Array[] = [];
       for (let s = 0; s < plan.numSeqs; s++) {
@@ -178,22 +152,16 @@ export function createReferenceBackend(): ReferenceBackend {
     },
 
     copyBlocks(cache: ReferenceCache, pairs: Int32Array): void {
-      live();
-      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: ReferenceCache, slots: Int32Array): CacheReadout {
-      live();
-      checkReadSlots(self, cache, slots);
       return readSlots(cache, slots);
     },
 
-    dispose(): void {
-      disposed = true;
-    },
+    dispose(): void {},
   };
 }
 

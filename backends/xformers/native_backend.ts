@@ -14,21 +14,8 @@ import type {
   CreateCacheOptions,
   WriteInput,
 } from "../../core/backend.ts";
-import {
-  BackendDisposedError,
-  ForeignHandleError,
-} from "../../core/backend_errors.ts";
-import {
-  checkAttendInput,
-  checkCopyPairs,
-  checkReadSlots,
-  checkWriteInput,
-} from "../../core/backend_checks.ts";
+import { guardBackend } from "../../core/backend_guard.ts";
 import type { PlannedBatch } from "../../core/batch.ts";
-import {
-  assertBatchSupported,
-  assertSupported,
-} from "../../core/capabilities.ts";
 import type { LayerConfig } from "../../core/layer.ts";
 import {
   KERNEL_PATHS,
@@ -119,21 +106,9 @@ export function createXformersNativeBackend(
     );
   }
   let lastKernelPath: KernelPathName | undefined;
-  let disposed = false;
-  const self = { name: "xformers", target: "native" } as const;
-  const live = (cache?: unknown) => {
-    if (disposed) {
-      throw new BackendDisposedError({ backend: "xformers", target: "native" });
-    }
-    if (cache !== undefined && !(cache instanceof XformersNativeCache)) {
-      throw new ForeignHandleError(
-        "Backend xformers (native) was given a cache it did not create: pass the cache from its own createCache()",
-        { backend: "xformers", target: "native" },
-      );
-    }
-  };
-
-  return {
+  // The core guard owns the disposal, support, cache-provenance and
+  // argument checks (core/backend_guard.ts); the members below only run.
+  return guardBackend<XformersNativeBackend>({
     name: "xformers",
     target: "native",
     version: XFORMERS_NATIVE_VERSION,
@@ -146,8 +121,6 @@ export function createXformersNativeBackend(
     cacheBytesPerBlock: xformersBytesPerBlock,
 
     createCache(config: LayerConfig, options: CreateCacheOptions) {
-      live();
-      assertSupported("xformers", XFORMERS_CAPABILITIES, config);
       if (!Number.isInteger(options.numBlocks) || options.numBlocks < 1) {
         throw new RangeError(
           `numBlocks must be a positive integer, got ${options.numBlocks}`,
@@ -162,8 +135,6 @@ export function createXformersNativeBackend(
     },
 
     write(cache: XformersNativeCache, input: WriteInput): void {
-      live(cache);
-      checkWriteInput(self, cache, input);
       const { keys, values, slotMapping } = input;
       addon.xformersWrite(cache.native, keys, values, slotMapping);
     },
@@ -173,13 +144,6 @@ export function createXformersNativeBackend(
       plan: PlannedBatch,
       input: AttendInput,
     ): void {
-      live(cache);
-      assertBatchSupported("xformers", XFORMERS_CAPABILITIES, plan);
-      checkAttendInput(self, cache, {
-        plan,
-        queryLength: input.query.length,
-        outLength: input.out.length,
-      });
       lastKernelPath = addon.xformersAttend(
         cache.native,
         plan,
@@ -190,16 +154,12 @@ export function createXformersNativeBackend(
     },
 
     copyBlocks(cache: XformersNativeCache, pairs: Int32Array): void {
-      live(cache);
-      checkCopyPairs(self, cache, pairs);
       for (let i = 0; i < pairs.length; i += 2) {
         cache.copyBlock(pairs[i], pairs[i + 1]);
       }
     },
 
     readCache(cache: XformersNativeCache, slots: Int32Array): CacheReadout {
-      live(cache);
-      checkReadSlots(self, cache, slots);
       const n = slots.length * cache.config.numKvHeads * cache.config.headDim;
       const keys = new Float32Array(n);
       const values = new Float32Array(n);
@@ -207,8 +167,6 @@ export function createXformersNativeBackend(
       return { keys, values };
     },
 
-    dispose(): void {
-      disposed = true;
-    },
-  };
+    dispose(): void {},
+  }, {});
 }

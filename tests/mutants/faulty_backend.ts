@@ -29,6 +29,7 @@ import {
   type WriteInput,
 } from "../../mod.ts";
 import { REFERENCE_CAPABILITIES } from "../../backends/reference/mod.ts";
+import { unguardedForTests } from "../../core/backend_guard.ts";
 
 /** The planted bugs. */
 export type Fault =
@@ -490,14 +491,19 @@ export function faultyBackend(
     name: "faulty",
     version: "0.0.0",
     description: `conformance mutant: ${fault}`,
-    targets: [{
+    // Unguarded: the core guard would supply the disposal, support and
+    // extraReasons checks that noSupportCheck, attendAfterDispose and
+    // ignoresExtraReasons leave out, and the mutants must show that the
+    // suite fails a backend reached without the guard (a direct instance).
+    // core/backend_guard_test.ts shows the guard catches these mutants.
+    targets: [unguardedForTests({
       target: "reference",
       capabilities,
       ...(extraReasons ? { extraReasons } : {}),
       probe: () => ({ available: true }),
       create: () =>
         hideReadCache(fault, createFaulty(fault, capabilities, extraReasons)),
-    }],
+    })],
   });
 }
 
