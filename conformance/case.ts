@@ -4,7 +4,11 @@
  * @module
  */
 
-import type { BackendTarget, CreateBackendOptions } from "../core/backend.ts";
+import {
+  BACKEND_MEMBERS,
+  type BackendTarget,
+  type CreateBackendOptions,
+} from "../core/backend.ts";
 import type { PlanningBackend } from "../core/plan_fallback.ts";
 
 /**
@@ -15,15 +19,7 @@ import type { PlanningBackend } from "../core/plan_fallback.ts";
 export const PHASES = [
   "probe",
   "create",
-  "cacheBytesPerBlock",
-  "createCache",
-  "write",
-  "plan",
-  "attend",
-  "copyBlocks",
-  "readCache",
-  "disposeCache",
-  "dispose",
+  ...BACKEND_MEMBERS,
   "case",
 ] as const;
 

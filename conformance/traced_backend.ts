@@ -9,9 +9,13 @@
  * @module
  */
 
-import type { AttentionBackend, Target } from "../core/backend.ts";
+import {
+  type AttentionBackend,
+  BACKEND_MEMBERS,
+  type Target,
+} from "../core/backend.ts";
 import type { LayerConfig } from "../core/layer.ts";
-import { CaseSkip, type Phase, PHASES } from "./case.ts";
+import { CaseSkip, type Phase } from "./case.ts";
 
 /** Where a call happened, for messages. */
 export interface CallSite {
@@ -79,10 +83,8 @@ export class PhaseTracker {
   }
 }
 
-// Backend members, the phases a call can be in (not probe, create or case).
-const MEMBERS: ReadonlySet<string> = new Set<Phase>(
-  PHASES.filter((p) => !["probe", "create", "case"].includes(p)),
-);
+// Backend members: the phases a call can be in (not probe, create or case).
+const MEMBERS: ReadonlySet<string> = new Set<string>(BACKEND_MEMBERS);
 
 /** Options for {@linkcode traceBackend}. */
 export interface TraceOptions {
@@ -120,7 +122,8 @@ export interface TraceOptions {
  *   }
  * })();
  * assert.ok(error instanceof BackendCallError);
- * assert.match(error.message, /^copyBlocks\(\) of backend reference on target reference threw during case contract:x: BackendShapeError/);
+ * // A cache the instance did not create: the core guard refuses it.
+ * assert.match(error.message, /^copyBlocks\(\) of backend reference on target reference threw during case contract:x: ForeignHandleError/);
  * assert.equal(tracker.describe(), "case (suite code, after copyBlocks)");
  * ```
  */

@@ -91,6 +91,34 @@ export interface CacheReadout {
   readonly values: Float32Array;
 }
 
+/**
+ * The members of {@linkcode AttentionBackend} that act (everything but its
+ * identity fields), in one list for the code that wraps or traces an
+ * instance: the core guard, and conformance's phase names.
+ *
+ * @example Usage
+ * ```ts
+ * import { BACKEND_MEMBERS } from "./backend.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(BACKEND_MEMBERS.includes("attend"));
+ * ```
+ */
+export const BACKEND_MEMBERS = [
+  "cacheBytesPerBlock",
+  "createCache",
+  "write",
+  "plan",
+  "attend",
+  "copyBlocks",
+  "readCache",
+  "disposeCache",
+  "dispose",
+] as const;
+
+/** One of {@linkcode BACKEND_MEMBERS}. */
+export type BackendMember = typeof BACKEND_MEMBERS[number];
+
 /** A live backend on one target. */
 export interface AttentionBackend<
   C extends LayerCache = LayerCache,

@@ -13,7 +13,12 @@
  * @module
  */
 
-import type { AttentionBackend, BackendTarget, LayerCache } from "./backend.ts";
+import {
+  type AttentionBackend,
+  BACKEND_MEMBERS,
+  type BackendTarget,
+  type LayerCache,
+} from "./backend.ts";
 import { BackendDisposedError, ForeignHandleError } from "./backend_errors.ts";
 import {
   checkAttendInput,
@@ -28,17 +33,7 @@ import type { PlannedBatch } from "./batch.ts";
 export type GuardTarget = Pick<BackendTarget, "extraReasons">;
 
 // Members the guard wraps; everything else is forwarded to the instance.
-const GUARDED = new Set<PropertyKey>([
-  "createCache",
-  "write",
-  "plan",
-  "attend",
-  "copyBlocks",
-  "readCache",
-  "disposeCache",
-  "dispose",
-  "cacheBytesPerBlock",
-]);
+const GUARDED = new Set<PropertyKey>(BACKEND_MEMBERS);
 
 const guardedInstances = new WeakSet<object>();
 const unguardedTargets = new WeakSet<object>();
