@@ -1,6 +1,5 @@
 /**
- * Paged attention on the GPU for one planned batch (an XformersPlan, whose
- * metadata plan() uploaded once for all layers): decode sequences (one
+ * Paged attention on the GPU for one planned batch: decode sequences (one
  * query token) go to decode.wgsl, one workgroup per (token, query head);
  * prefill sequences go to prefill.wgsl in tiles of 8 query tokens. Contexts
  * longer than one pass (KEYS_PER_PASS) take several dispatches that carry
@@ -14,13 +13,14 @@
  */
 
 import type { AttendInput } from "../../core/backend.ts";
+import type { PlannedBatch } from "../../core/batch.ts";
 import {
   type DeviceAttendIo,
   type DeviceWork,
   webGpuBackendError,
   webGpuShapeError,
 } from "../../webgpu/mod.ts";
-import type { BatchMeta, XformersPlan } from "./webgpu_batch_meta.ts";
+import { type BatchMeta, packBatchMeta } from "./webgpu_batch_meta.ts";
 import type { WebGpuCache } from "./webgpu_cache.ts";
 import { checkLength } from "./webgpu_cache_ops.ts";
 import { packParams, Submission } from "../../webgpu/submission.ts";
@@ -41,17 +41,14 @@ const DEFAULT_KEYS_PER_PASS: KeysPerPass = {
 };
 
 /** Throws on anything the GPU must never see: block size, block ids. */
-function checkPlan(cache: WebGpuCache, plan: XformersPlan): void {
+function checkPlan(cache: WebGpuCache, plan: PlannedBatch): void {
   const { config } = cache;
   if (plan.blockSize !== config.blockSize) {
     throw webGpuShapeError(
       cache,
-      `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}: plan the batch with blockSize ${config.blockSize}`,
+      `The batch was planned for block size ${plan.blockSize} but layer ${config.index}'s cache uses ${config.blockSize}`,
     );
   }
-  // The plan's largest block id makes the common case O(1) per layer; only
-  // a bad plan walks the tables, to name the offending entry.
-  if (plan.maxBlockId < cache.numBlocks) return;
   for (let s = 0; s < plan.numSeqs; s++) {
     const needed = Math.ceil(plan.seqLens[s] / plan.blockSize);
     for (let b = 0; b < needed; b++) {
@@ -66,11 +63,6 @@ function checkPlan(cache: WebGpuCache, plan: XformersPlan): void {
       }
     }
   }
-  // Unreachable for a plan from plan() (maxBlockId is over these entries).
-  throw webGpuShapeError(
-    cache,
-    `The plan reads block ${plan.maxBlockId}, outside the cache's ${cache.numBlocks} blocks: plan the batch with block ids below ${cache.numBlocks}`,
-  );
 }
 
 /** Throws when a buffer or a grid dimension would exceed the device. */
@@ -124,7 +116,7 @@ function checkBuffer(
 export function encodeAttention(
   encoder: GPUCommandEncoder,
   cache: WebGpuCache,
-  plan: XformersPlan,
+  plan: PlannedBatch,
   io: DeviceAttendIo,
   keysPerPass: KeysPerPass = DEFAULT_KEYS_PER_PASS,
 ): DeviceWork {
@@ -135,8 +127,7 @@ export function encodeAttention(
   checkBuffer(cache, "query", io.query, qAt, bytes);
   checkBuffer(cache, "out", io.out, outAt, bytes);
   if (plan.numTokens === 0) return { release() {} };
-  // Packed and uploaded once per batch by plan(), shared by every layer.
-  const meta = plan.batchMeta;
+  const meta = packBatchMeta(plan);
   const decodePasses = Math.ceil(meta.decodeEnd / keysPerPass.decode);
   const prefillPasses = Math.ceil(meta.prefillEnd / keysPerPass.prefill);
   // Per (token, head): (m, l, -, -) and head_dim / 4 acc vec4s.
@@ -156,7 +147,7 @@ export function encodeAttention(
     cache.kCodes,
     cache.vCodes,
     cache.tokenScales,
-    plan.metaBuffer,
+    job.storage(meta.data),
     job.scratch(stateBytes, usage),
   ];
   const heads = config.numQHeads;
@@ -181,7 +172,7 @@ export function encodeAttention(
 /** Runs attention for the whole batch and fills `input.out`. */
 export async function attendCache(
   cache: WebGpuCache,
-  plan: XformersPlan,
+  plan: PlannedBatch,
   input: AttendInput,
   keysPerPass: KeysPerPass = DEFAULT_KEYS_PER_PASS,
 ): Promise<void> {
@@ -234,7 +225,7 @@ export async function attendCache(
 /** The `Params` struct of decode.wgsl and prefill.wgsl (the same layout). */
 function params(
   cache: WebGpuCache,
-  plan: XformersPlan,
+  plan: PlannedBatch,
   meta: BatchMeta,
   kernel: "decode" | "prefill",
   pass: number,

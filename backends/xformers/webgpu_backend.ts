@@ -3,9 +3,7 @@
  * (cache_write.wgsl, bit-exact with core's codecs), attention dequantizes on
  * load (decode.wgsl, prefill.wgsl) and computes in fp32. write() and
  * copyBlocks() only submit; attend() and the read-backs are async and read
- * back only their result. plan() packs a batch's metadata and uploads it
- * once; every layer's attend() reuses it and checks it came from this
- * instance (webgpu_batch_meta.ts). encodeAttend() records attention into the
+ * back only their result. encodeAttend() records attention into the
  * caller's encoder with no read-back (DeviceResidentAttention); attend() is
  * that recording plus one upload and one read-back. The layout is in
  * webgpu_cache.ts.
@@ -13,10 +11,7 @@
  * @module
  */
 
-import {
-  BackendDisposedError,
-  ForeignHandleError,
-} from "../../core/backend_errors.ts";
+import { BackendDisposedError } from "../../core/backend_errors.ts";
 import { watchDeviceLoss } from "../../webgpu/device_loss.ts";
 import type {
   AttendInput,
@@ -52,7 +47,6 @@ import {
   encodeAttention,
   type KeysPerPass,
 } from "./webgpu_attend.ts";
-import { buildXformersPlan, type XformersPlan } from "./webgpu_batch_meta.ts";
 import { xformersPipelines } from "./webgpu_kernels.ts";
 import { readCache, readCodes } from "./webgpu_readback.ts";
 
@@ -68,8 +62,8 @@ const NAME = "xformers";
 /** The live WebGPU backend; `readCodes` is extra, for bit-exact tests. */
 export interface XformersWebGpuBackend
   extends
-    AttentionBackend<WebGpuCache, XformersPlan>,
-    DeviceResidentAttention<WebGpuCache, XformersPlan> {
+    AttentionBackend<WebGpuCache>,
+    DeviceResidentAttention<WebGpuCache, PlannedBatch> {
   readonly device: GPUDevice;
   createCache(
     config: LayerConfig,
@@ -81,16 +75,15 @@ export interface XformersWebGpuBackend
     cache: WebGpuCache,
     io: DeviceWriteIo,
   ): DeviceWork;
-  plan(batch: PlannedBatch): XformersPlan;
   attend(
     cache: WebGpuCache,
-    plan: XformersPlan,
+    plan: PlannedBatch,
     input: AttendInput,
   ): Promise<void>;
   encodeAttend(
     encoder: GPUCommandEncoder,
     cache: WebGpuCache,
-    plan: XformersPlan,
+    plan: PlannedBatch,
     io: DeviceAttendIo,
   ): DeviceWork;
   copyBlocks(cache: WebGpuCache, pairs: Int32Array): void;
@@ -136,15 +129,6 @@ export async function createXformersWebGpuBackend(
 ): Promise<XformersWebGpuBackend> {
   const device = options.device ?? (await sharedWebGpuDevice()).device;
   const caches = new Set<WebGpuCache>();
-  // Plans this instance made. Their metadata buffers are freed when a plan
-  // is collected, or all at once by dispose(); never by the next plan(),
-  // since callers (conformance, the engine) may keep and reuse a plan.
-  const plans = new WeakSet<XformersPlan>();
-  const planBuffers = new Set<GPUBuffer>();
-  const collector = new FinalizationRegistry<GPUBuffer>((buffer) => {
-    planBuffers.delete(buffer);
-    buffer.destroy();
-  });
   let disposed = false;
   const checkDevice = watchDeviceLoss(device, NAME);
   const live = (cache?: WebGpuCache) => {
@@ -153,16 +137,6 @@ export async function createXformersWebGpuBackend(
     }
     checkDevice();
     cache?.assertLive(NAME);
-  };
-  const ownPlan = (cache: WebGpuCache, plan: XformersPlan, call: string) => {
-    live(cache);
-    if (!plans.has(plan)) {
-      throw new ForeignHandleError(
-        `The plan passed to ${NAME} ${call}() was not made by this backend instance: call backend.plan(batch) on the instance that attends, once per batch, and pass its result to every layer`,
-        { backend: NAME, target: "webgpu", layer: cache.config.index },
-      );
-    }
-    assertBatchSupported(NAME, XFORMERS_WEBGPU_CAPABILITIES, plan);
   };
 
   return {
@@ -205,23 +179,16 @@ export async function createXformersWebGpuBackend(
       return encodeCacheWrite(encoder, cache, io);
     },
 
-    plan(batch) {
-      live();
-      const plan = buildXformersPlan(device, batch);
-      plans.add(plan);
-      planBuffers.add(plan.metaBuffer);
-      collector.register(plan, plan.metaBuffer);
-      return plan;
-    },
-
     async attend(cache, plan, input) {
-      ownPlan(cache, plan, "attend");
+      live(cache);
+      assertBatchSupported(NAME, XFORMERS_WEBGPU_CAPABILITIES, plan);
       // Recorded and submitted before the first await: call order is kept.
       await attendCache(cache, plan, input, options.keysPerPass);
     },
 
     encodeAttend(encoder, cache, plan, io) {
-      ownPlan(cache, plan, "encodeAttend");
+      live(cache);
+      assertBatchSupported(NAME, XFORMERS_WEBGPU_CAPABILITIES, plan);
       return encodeAttention(encoder, cache, plan, io, options.keysPerPass);
     },
 
@@ -250,8 +217,6 @@ export async function createXformersWebGpuBackend(
       disposed = true;
       for (const cache of caches) cache.destroy();
       caches.clear();
-      for (const buffer of planBuffers) buffer.destroy();
-      planBuffers.clear();
     },
   };
 }

@@ -1,7 +1,6 @@
 /**
- * The xformers WebGPU plan: the batch metadata the attention kernels read,
- * packed and uploaded ONCE per batch by the backend's plan() into one int32
- * buffer that every layer's attend binds (`batch_meta` in decode.wgsl and prefill.wgsl), so
+ * The batch metadata the attention kernels read, packed once per attend
+ * into one int32 buffer (`batch_meta` in decode.wgsl and prefill.wgsl), so
  * that both kernels bind the same six storage buffers and stay under
  * WebGPU's default limit of eight per stage:
  *
@@ -9,15 +8,12 @@
  *
  * Decode items are token indices (sequences with one query token); prefill
  * tiles are (first token, token count) pairs of up to PREFILL_QUERY_TILE
- * consecutive query tokens of one sequence. Nothing here depends on a layer
- * (dtype, window, head counts), so one plan serves every layer of a step.
+ * consecutive query tokens of one sequence.
  *
  * @module
  */
 
 import type { PlannedBatch } from "../../core/batch.ts";
-import { pagedTables } from "../../core/paged_tables.ts";
-import { createBufferFrom } from "../../webgpu/mod.ts";
 import { PREFILL_QUERY_TILE } from "./webgpu_kernels.ts";
 
 /** The packed metadata and where each part starts. */
@@ -74,38 +70,4 @@ export function packBatchMeta(plan: PlannedBatch): BatchMeta {
     decodeEnd,
     prefillEnd,
   };
-}
-
-/** The xformers WebGPU plan: the core plan plus its metadata, uploaded once. */
-export interface XformersPlan extends PlannedBatch {
-  /** The packed metadata (host copy) and where each part starts. */
-  readonly batchMeta: BatchMeta;
-  /**
-   * batchMeta.data on the device, bound by every layer's attention (at
-   * least 16 bytes: an empty batch still gets a valid buffer).
-   */
-  readonly metaBuffer: GPUBuffer;
-  /**
-   * Largest block id the batch reads (-1 for none): each layer checks it
-   * against its cache in O(1) instead of walking the block tables.
-   */
-  readonly maxBlockId: number;
-}
-
-/** Packs `batch` and uploads the metadata to `device` (one buffer). */
-export function buildXformersPlan(
-  device: GPUDevice,
-  batch: PlannedBatch,
-): XformersPlan {
-  const batchMeta = packBatchMeta(batch);
-  const metaBuffer = createBufferFrom(
-    device,
-    batchMeta.data,
-    GPUBufferUsage.STORAGE,
-    "xformers plan",
-  );
-  // The core's page tables are memoized per batch: free if another backend
-  // (or a later call) already built them.
-  const { maxPageId } = pagedTables(batch);
-  return { ...batch, batchMeta, metaBuffer, maxBlockId: maxPageId };
 }

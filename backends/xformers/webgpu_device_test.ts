@@ -47,7 +47,7 @@ Deno.test({
     }
     const qsl = Int32Array.from([0, ...queryLens]);
     for (let s = 1; s < qsl.length; s++) qsl[s] += qsl[s - 1];
-    const plan = b.plan(planBatch({
+    const plan = planBatch({
       queryStartLoc: qsl,
       seqLens: Int32Array.from(seqLens),
       blockTables: Int32Array.from(
@@ -56,7 +56,7 @@ Deno.test({
       ),
       maxBlocksPerSeq: maxBlocks,
       blockSize: config.blockSize,
-    }));
+    });
     const query = randomArray(rand, plan.numTokens * 8 * 64);
     const at = b.device.limits.minStorageBufferOffsetAlignment;
     const padded = new Float32Array(at / 4 + query.length);
