@@ -21,7 +21,7 @@ import {
   type ScenarioOptions,
   type SeqShape,
 } from "./scenario.ts";
-import { LOW_PRECISION_KERNEL, toleranceFor } from "./tolerances.ts";
+import { kernelBound, quantizedBound } from "./tolerances.ts";
 
 /** One attention case's parameters (all appear in its address). */
 export interface AttendParams {
@@ -379,10 +379,7 @@ async function runAttend(
         i % layer.headDim
       }:`;
     };
-    const tol = toleranceFor(layer.kvDtype);
-    const kernelTol = caps.lowPrecisionCompute
-      ? LOW_PRECISION_KERNEL
-      : tol.kernel;
+    const kernelTol = kernelBound(caps, layer.kvDtype);
     const kernel = compareArrays(
       run.out,
       run.refDequantized,
@@ -423,10 +420,7 @@ async function runAttend(
     const vAmp = p.values === "offset"
       ? Math.max(...OFFSET_VALUES.map(Math.abs))
       : 1;
-    const quantBound = vAmp *
-      (caps.lowPrecisionCompute
-        ? Math.max(tol.quantized, LOW_PRECISION_KERNEL.atol)
-        : tol.quantized);
+    const quantBound = vAmp * quantizedBound(caps, layer.kvDtype);
     const quant = compareArrays(run.out, run.refOriginal, {
       atol: quantBound,
       rtol: 0,

@@ -18,7 +18,7 @@ import { CACHE_KINDS, cacheKindInfo } from "./cache_kinds.ts";
 import { BLOCK_SIZES, caseDefaults, HEAD_DIMS } from "./defaults.ts";
 import { layerForAttend, sequencesFor } from "./attend_cases.ts";
 import { runScenario } from "./scenario.ts";
-import { LOW_PRECISION_KERNEL, toleranceFor } from "./tolerances.ts";
+import { kernelBound } from "./tolerances.ts";
 import { DEFAULT_SCALES } from "../core/scales.ts";
 import { type CaseTarget, extraReasonsFor, reasonsFor } from "./reasons.ts";
 
@@ -228,9 +228,7 @@ export function contractCases(target: CaseTarget): ConformanceCase[] {
         ] as const
       ) {
         // 8-bit compute rounds Q and P too: the same bound as attend's.
-        const tol = caps.lowPrecisionCompute
-          ? LOW_PRECISION_KERNEL
-          : toleranceFor(kv).kernel;
+        const tol = kernelBound(caps, kv);
         const c = compareArrays(out, ref, tol);
         if (!c.ok) {
           throw new ConformanceFailure(

@@ -25,7 +25,7 @@ import { caseDefaults } from "./defaults.ts";
 import { layerForAttend } from "./attend_cases.ts";
 import { type CaseTarget, reasonsFor } from "./reasons.ts";
 import { expectedDequantized, poisonValue, shuffle } from "./scenario.ts";
-import { LOW_PRECISION_KERNEL, toleranceFor } from "./tolerances.ts";
+import { kernelBound, quantizedBound } from "./tolerances.ts";
 
 /** Attend calls in a decodeSteps case. */
 const STEPS = 6;
@@ -224,10 +224,7 @@ class Incremental {
       }:`;
     };
     const caps = this.ctx.target.capabilities;
-    const tol = toleranceFor(layer.kvDtype);
-    const kernelTol = caps.lowPrecisionCompute
-      ? LOW_PRECISION_KERNEL
-      : tol.kernel;
+    const kernelTol = kernelBound(caps, layer.kvDtype);
     const kernel = compareArrays(
       out,
       oracle(deq.map((x) => x.keys), deq.map((x) => x.values)),
@@ -243,9 +240,7 @@ class Incremental {
     }
     // The readout itself could be stale: also bound the error against the
     // data actually written.
-    const bound = caps.lowPrecisionCompute
-      ? Math.max(tol.quantized, LOW_PRECISION_KERNEL.atol)
-      : tol.quantized;
+    const bound = quantizedBound(caps, layer.kvDtype);
     const quant = compareArrays(
       out,
       oracle(

@@ -84,6 +84,49 @@ const TABLE: Readonly<Record<KvCacheDtype, DtypeTolerance>> = {
 export const LOW_PRECISION_KERNEL = { atol: 0.1, rtol: 0.1 } as const;
 
 /**
+ * The kernel bound a target is held to for one cache dtype: the dtype's own,
+ * or {@linkcode LOW_PRECISION_KERNEL} when it computes in 8 bits (it rounds
+ * Q and P too).
+ *
+ * @example Usage
+ * ```ts
+ * import { kernelBound, LOW_PRECISION_KERNEL } from "./tolerances.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(kernelBound({ lowPrecisionCompute: false }, "fp16"), { atol: 2e-3, rtol: 2e-3 });
+ * assert.equal(kernelBound({ lowPrecisionCompute: true }, "fp16"), LOW_PRECISION_KERNEL);
+ * ```
+ */
+export function kernelBound(
+  caps: { readonly lowPrecisionCompute: boolean },
+  dtype: KvCacheDtype,
+): { readonly atol: number; readonly rtol: number } {
+  return caps.lowPrecisionCompute ? LOW_PRECISION_KERNEL : TABLE[dtype].kernel;
+}
+
+/**
+ * The bound against the oracle on the original K/V (|v| <= 1): the dtype's
+ * quantization bound, or at least the 8-bit kernel bound for a target that
+ * computes in 8 bits.
+ *
+ * @example Usage
+ * ```ts
+ * import { quantizedBound } from "./tolerances.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(quantizedBound({ lowPrecisionCompute: false }, "fp32"), 1e-4);
+ * assert.equal(quantizedBound({ lowPrecisionCompute: true }, "fp8_e4m3"), 0.25);
+ * ```
+ */
+export function quantizedBound(
+  caps: { readonly lowPrecisionCompute: boolean },
+  dtype: KvCacheDtype,
+): number {
+  const q = TABLE[dtype].quantized;
+  return caps.lowPrecisionCompute ? Math.max(q, LOW_PRECISION_KERNEL.atol) : q;
+}
+
+/**
  * The tolerances for one cache dtype.
  *
  * @example Usage
